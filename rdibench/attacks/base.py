@@ -1,0 +1,116 @@
+"""The attack base class: what every algorithm shares (torchattacks' ``Attack``, with the loss taken out).
+
+An algorithm implements ``perturb`` only. The base validates inputs, freezes parameters and puts the
+model in eval mode for the attack (restoring both afterwards: the model leaves as it came), runs the
+objective under the chosen precision, and never touches the global RNG (an explicit generator).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rdibench.attacks.objectives import Objective
+from rdibench.core.errors import ConfigError
+from rdibench.core.types import ExitLogits
+from rdibench.models.multiexit import MultiExitNet
+
+
+class AttackParams(BaseModel):
+    """Settings every attack shares; subclasses add theirs. Frozen and complete: what ran is what is recorded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast for the attack's forwards")
+
+
+@contextlib.contextmanager
+def attack_mode(model: torch.nn.Module, train_mode: bool = False) -> Iterator[None]:
+    """Eval mode (or train mode for training-time attacks) and frozen parameters, both restored on exit."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.train(train_mode)
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+class Attack:
+    """One algorithm with fixed settings; call it with ``(model, x, y, objective, generator=...)``."""
+
+    name: ClassVar[str] = "attack"
+    Params: ClassVar[type[AttackParams]] = AttackParams
+    norm: ClassVar[str] = "Linf"
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            self.params = self.Params(**kwargs)
+        except ValidationError as e:
+            errors = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
+            raise ConfigError(
+                f"attack {self.name!r}: {errors}. Allowed settings: {', '.join(self.Params.model_fields)}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.model_dump().items())})"
+
+    def describe(self) -> dict[str, Any]:
+        return {"algorithm": self.name, "norm": self.norm, **self.params.model_dump()}
+
+    def __call__(
+        self,
+        model: MultiExitNet,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        objective: Objective,
+        *,
+        generator: torch.Generator,
+        train_mode: bool = False,
+    ) -> torch.Tensor:
+        if x.min() < 0 or x.max() > 1:
+            raise ConfigError("attacks take images in [0, 1]; normalisation belongs inside the model")
+        objective = objective.bind(generator)
+        with attack_mode(model, train_mode):
+            x_adv = self.perturb(model, x.detach(), y, objective, generator)
+        return x_adv.detach()
+
+    def loss_and_grad(
+        self, model: MultiExitNet, x_adv: torch.Tensor, y: torch.Tensor, objective: Objective
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample objective and its input gradient; one forward gives every exit."""
+        x_adv = x_adv.detach().requires_grad_(True)
+        with self.autocast(x_adv.device):
+            logits: ExitLogits = model(x_adv)
+        loss = objective(logits, y)
+        (grad,) = torch.autograd.grad(loss.sum(), x_adv)
+        return loss.detach(), grad
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+        if self.params.precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def perturb(
+        self, model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, objective: Objective, generator: torch.Generator
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def uniform_like(x: torch.Tensor, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    """U(low, high) noise shaped like ``x``, drawn on the generator's device then moved."""
+    noise = torch.rand(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
+    return (noise * (high - low) + low).to(x.device)
+
+
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Onto the L-inf eps-ball around ``x`` and the [0, 1] box (in that order: the result satisfies both)."""
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)

@@ -1,0 +1,1 @@
+"""Floor 0: errors, registries, seeds, hashing and shared types. Imports no other rdibench package."""

@@ -1,0 +1,68 @@
+"""ModelCard: everything needed to rebuild, route and cite a checkpoint, stored as JSON beside its weights."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CARD_SCHEMA_VERSION = 1
+
+
+class ThresholdFit(BaseModel):
+    """How the entropy thresholds were obtained, so a reader can tell the paper's protocol from a held-out one.
+
+    ``final = base * scale + offset`` per side exit; ``base`` equalises clean exit shares on ``split``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: Literal["held-out", "authors", "manual"]
+    split: str = Field(description="data the base thresholds were fitted on, e.g. 'mnist/val n=5000'")
+    n: int = Field(ge=1)
+    base: list[float]
+    scale: list[float] | None = None
+    offset: list[float] | None = None
+
+
+class ThresholdShift(BaseModel):
+    """Per-side-exit hand adjustment ``t * scale + offset`` that the model's authors apply after fitting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scale: list[float] | None = None
+    offset: list[float] | None = None
+    origin: str = ""
+
+
+class ModelCard(BaseModel):
+    """Architecture, data, thresholds and provenance of one checkpoint (``card.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = CARD_SCHEMA_VERSION
+    name: str = Field(description="short display name, e.g. 'rdi_smallcnn.maxavg'")
+    arch: str = Field(description="registry name passed to create_model")
+    arch_kwargs: dict[str, Any] = Field(default_factory=dict)
+    dataset: Literal["mnist", "cifar10"]
+    num_classes: int = 10
+    num_exits: int = Field(ge=1)
+    thresholds: list[float] | None = Field(None, description="entropy thresholds of the side exits (num_exits - 1)")
+    threshold_fit: ThresholdFit | None = None
+    threshold_shift: ThresholdShift | None = Field(None, description="the authors' shifts (protocol 'authors')")
+    weights_sha256: str = ""
+    source: str = Field(description="who made the weights and how: 'rdibench train ...' or an import's origin")
+    defence: str | None = Field(None, description="training defence, e.g. 'pgd-at', 'rdi-max_average', 'trades'")
+    training: dict[str, Any] | None = None
+    pruning: dict[str, Any] | None = None
+    reported: dict[str, Any] = Field(default_factory=dict, description="numbers published for this model")
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> ModelCard:
+        if self.thresholds is not None and len(self.thresholds) != self.num_exits - 1:
+            raise ValueError(
+                f"thresholds has {len(self.thresholds)} values; a {self.num_exits}-exit model needs "
+                f"{self.num_exits - 1}"
+            )
+        return self

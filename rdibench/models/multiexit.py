@@ -1,0 +1,40 @@
+"""The one model contract: a trunk cut into segments, one exit head after each segment."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rdibench.core.types import ExitLogits
+
+
+class MultiExitNet(nn.Module):
+    """``segments[i]`` maps the previous feature map to the next; ``heads[i]`` reads exit i from it.
+
+    Why this shape: every consumer needs the same three facts, so they are structural instead of
+    per-architecture code: ``forward`` gives all exits in one pass (attacks, training), the early-exit
+    executor can stop after any segment (real savings), and FLOPs per exit are sums over
+    ``segments[:i+1]`` and ``heads[i]`` (paper convention) or ``heads[:i+1]`` (cumulative).
+    A static backbone is the case of one segment and one head.
+    """
+
+    def __init__(self, segments: list[nn.Module], heads: list[nn.Module], *, arch: str, input_shape: tuple[int, ...]):
+        super().__init__()
+        if len(segments) != len(heads) or not segments:
+            raise ValueError("a MultiExitNet needs one head per segment and at least one of each")
+        self.segments = nn.ModuleList(segments)
+        self.heads = nn.ModuleList(heads)
+        self.arch = arch
+        self.input_shape = input_shape
+
+    @property
+    def num_exits(self) -> int:
+        return len(self.heads)
+
+    def forward(self, x: torch.Tensor) -> ExitLogits:
+        out: ExitLogits = []
+        h = x
+        for segment, head in zip(self.segments, self.heads, strict=True):
+            h = segment(h)
+            out.append(head(h))
+        return out

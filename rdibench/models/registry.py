@@ -1,0 +1,35 @@
+"""timm-style model registry: ``@register_model`` on a constructor, ``create_model(name, **kw)`` to build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rdibench.core.registry import Registry
+from rdibench.models.multiexit import MultiExitNet
+
+MODELS: Registry[Callable[..., MultiExitNet]] = Registry("model")
+
+
+def register_model(fn: Callable[..., MultiExitNet]) -> Callable[..., MultiExitNet]:
+    """Register a constructor under its function name."""
+    return MODELS.register()(fn)
+
+
+def create_model(name: str, **kwargs: Any) -> MultiExitNet:
+    """Build registered model ``name``; ``None`` kwargs are dropped so the constructor's defaults apply."""
+    _load_zoo()
+    fn = MODELS.get(name)
+    model = fn(**{k: v for k, v in kwargs.items() if v is not None})
+    model.arch = name
+    return model
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    _load_zoo()
+    return MODELS.names(pattern)
+
+
+def _load_zoo() -> None:
+    """Import the zoo on first use (registration happens there), not as a side effect of ``import rdibench``."""
+    import rdibench.models.zoo  # noqa: F401
