@@ -1,0 +1,57 @@
+"""RobustBench-shaped leaderboard entries, extended with rdibench's cost and exit fields.
+
+Why not copy RobustBench's files verbatim: they store rounded strings ("89.69", "8/255"); these entries keep
+unrounded numbers (accuracies in percent 0-100, exit histograms as fractions) plus the provenance
+(commit, seed, n, data label) RobustBench omits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rdibench.report.summary import ModelSummary
+
+AUTOATTACK = "autoattack"
+
+
+def leaderboard_entries(summaries: Sequence[ModelSummary], manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One entry per model; ``None`` (JSON null) wherever a number was not measured."""
+    models = manifest.get("models") or {}
+    git = manifest.get("git") or {}
+    return [_entry(s, (models.get(s.model) or {}).get("card") or {}, manifest, git.get("commit")) for s in summaries]
+
+
+def _entry(s: ModelSummary, card: Mapping[str, Any], manifest: Mapping[str, Any], commit: str | None) -> dict[str, Any]:
+    eps = {a.eps for a in s.attacks if a.eps is not None}
+    auto = next((a for a in s.attacks if AUTOATTACK in (a.attack, a.family)), None)
+    return {
+        "name": s.model,
+        "architecture": card.get("arch"),
+        "dataset": s.dataset,
+        "threat_model": "Linf",
+        "eps": eps.pop() if len(eps) == 1 else None,
+        "clean_acc": _pct(s.ta),
+        "reported": card.get("reported") or None,
+        "autoattack_acc": _pct(auto.ata) if auto else None,
+        "worst_case_acc": _pct(s.worst.acc) if s.worst else None,
+        "adv_acc_by_attack": {a.attack: _pct(a.ata) for a in s.attacks},
+        "mflops_paper_clean": s.mflops_paper_clean,
+        "mflops_full_clean": s.mflops_full_clean,
+        "mflops_paper_adv_max": s.mflops_paper_adv_max,
+        "exit_histogram_clean": _list(s.exit_fractions_clean),
+        "exit_histograms_adv": {a.attack: _list(a.exit_fractions_adv) for a in s.attacks},
+        "n": s.n,
+        "seed": manifest.get("seed"),
+        "commit": commit,
+        "data_label": s.data_label,
+        "lossy": s.lossy,
+    }
+
+
+def _pct(fraction: float | None) -> float | None:
+    return None if fraction is None else 100.0 * float(fraction)
+
+
+def _list(values: Sequence[float] | None) -> list[float] | None:
+    return None if values is None else list(values)

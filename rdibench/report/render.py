@@ -1,0 +1,49 @@
+"""Write every report artifact of a run into its directory; what the runner and ``rdibench report`` call."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from rdibench.report.leaderboard import leaderboard_entries
+from rdibench.report.plots import exit_fractions_png, plot_name, tradeoff_png
+from rdibench.report.summary import summarize
+from rdibench.report.tables import build_grid, to_latex, to_markdown
+from rdibench.results import RunDir, write_metrics
+
+
+def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
+    """Rebuild ``metrics.csv``, ``table.md``, ``table.tex``, ``plots/*.png`` and ``leaderboard.json`` from the cells.
+
+    Safe to call on a run still in progress (it reports the cells finished so far) and idempotent:
+    artifacts are derived from ``cells.jsonl`` only, and each file is replaced atomically.
+    """
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    summaries = summarize(run.cells())
+    grid = build_grid(summaries)
+    written = [
+        write_metrics(run),
+        run.write_artifact("table.md", to_markdown(grid)),
+        run.write_artifact("table.tex", to_latex(grid)),
+    ]
+    figures = {plot_name(s.model): exit_fractions_png(s) for s in summaries}
+    figures["plots/tradeoff.png"] = tradeoff_png(summaries)
+    written += [run.write_artifact(name, png) for name, png in figures.items() if png is not None]
+    entries = leaderboard_entries(summaries, run.manifest)
+    written.append(run.write_artifact("leaderboard.json", json.dumps(entries, indent=2, allow_nan=False) + "\n"))
+    return written
+
+
+def report_markdown(run: RunDir | str | os.PathLike[str]) -> str:
+    """A README section: heading, the paper table with its notes, and the run's provenance in one line."""
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    m = run.manifest
+    git = m.get("git") or {}
+    commit = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
+    provenance = (
+        f"rdibench {m.get('rdibench_version', '?')}, commit {commit}, seed {m.get('seed')}, device {m.get('device')}, "
+        f"started {m.get('started_at')}, finished {m.get('finished_at') or 'not yet (partial run)'}."
+    )
+    table = to_markdown(build_grid(summarize(run.cells())))
+    return f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{table}\n{provenance}\n"

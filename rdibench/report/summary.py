@@ -1,0 +1,124 @@
+"""Per-model view of a run's cells, shared by the tables, plots and leaderboard so they never disagree."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rdibench.results import WorstCase, is_attack, worst_case
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """One attack cell of a model; metric fields are ``None`` when the cell failed."""
+
+    attack: str
+    family: str | None
+    ok: bool
+    eps: float | None
+    ata: float | None
+    mflops_paper_adv: float | None
+    exit_fractions_adv: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """Clean numbers of one model plus its attack cells in suite order; accuracies are fractions."""
+
+    model: str
+    dataset: str | None
+    data_label: str | None
+    lossy: bool
+    n: int | None
+    ta: float | None
+    mflops_paper_clean: float | None
+    mflops_full_clean: float | None
+    exit_fractions_clean: tuple[float, ...] | None
+    attacks: tuple[AttackResult, ...]
+    worst: WorstCase | None
+
+    @property
+    def mflops_paper_adv_max(self) -> float | None:
+        """The costliest attack's expected MFlops: the efficiency an adversary can force."""
+        values = [a.mflops_paper_adv for a in self.attacks if a.mflops_paper_adv is not None]
+        return max(values) if values else None
+
+    @property
+    def label(self) -> str:
+        return self.data_label or self.dataset or "unknown data"
+
+    def attack(self, name: str) -> AttackResult | None:
+        return next((a for a in self.attacks if a.attack == name), None)
+
+
+def summarize(cells: Iterable[Mapping[str, Any]]) -> list[ModelSummary]:
+    """One summary per model, in order of first appearance.
+
+    Clean numbers come from the ``clean`` cell when it succeeded, else from any successful attack cell
+    (every cell of a model measures the same clean inputs).
+    """
+    cells = list(cells)
+    worst = worst_case(cells)
+    by_model: dict[str, list[Mapping[str, Any]]] = {}
+    for record in cells:
+        by_model.setdefault(record["model"], []).append(record)
+    summaries = []
+    for model, records in by_model.items():
+        ok = sorted((r for r in records if r.get("status") == "ok"), key=is_attack)  # the clean cell first
+        clean = ok[0]["metrics"] if ok else {}
+        first = records[0]
+        summaries.append(
+            ModelSummary(
+                model=model,
+                dataset=first.get("dataset"),
+                data_label=first.get("data_label"),
+                lossy=any(bool(r.get("lossy")) for r in records),
+                n=first.get("n"),
+                ta=clean.get("ta"),
+                mflops_paper_clean=clean.get("mflops_paper_clean"),
+                mflops_full_clean=clean.get("mflops_full_clean"),
+                exit_fractions_clean=_tuple(clean.get("exit_fractions_clean")),
+                attacks=tuple(_attack_result(r) for r in records if is_attack(r)),
+                worst=worst.get(model),
+            )
+        )
+    return summaries
+
+
+def attack_names(summaries: Sequence[ModelSummary]) -> list[str]:
+    """All attacks of the run, in suite order: the columns of the paper table."""
+    return list(dict.fromkeys(a.attack for s in summaries for a in s.attacks))
+
+
+def data_labels(summaries: Sequence[ModelSummary]) -> list[str]:
+    return list(dict.fromkeys(s.label for s in summaries))
+
+
+def short_label(label: str) -> str:
+    """Drop the explanation inside a label's parentheses, keeping the warning.
+
+    "CIFAR-10 (JPEG q75 copy, lossy: not canonical CIFAR-10)" -> "CIFAR-10 (JPEG q75 copy, lossy)".
+    """
+    return re.sub(r":[^()]*\)", ")", label)
+
+
+def _attack_result(record: Mapping[str, Any]) -> AttackResult:
+    """A failed cell's numbers are void (e.g. a failed sanity check), so they are dropped, not reported."""
+    ok = record.get("status") == "ok"
+    metrics = (record.get("metrics") or {}) if ok else {}
+    eps = (record.get("attack_params") or {}).get("eps")
+    return AttackResult(
+        attack=record["attack"],
+        family=record.get("attack_family"),
+        ok=ok,
+        eps=None if eps is None else float(eps),
+        ata=metrics.get("ata"),
+        mflops_paper_adv=metrics.get("mflops_paper_adv"),
+        exit_fractions_adv=_tuple(metrics.get("exit_fractions_adv")),
+    )
+
+
+def _tuple(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(v) for v in values)

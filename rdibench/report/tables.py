@@ -1,0 +1,109 @@
+"""The paper's table (rows = models; TA, ATA per attack, worst case, MFlops) as Markdown and LaTeX.
+
+Both formats are rendered from one grid of plain strings, so the README table and the paper table cannot
+drift apart; only escaping and emphasis differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rdibench.report.summary import ModelSummary, attack_names, data_labels
+
+MISSING = "n/a"
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Grid:
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[Note]
+
+
+def build_grid(summaries: Sequence[ModelSummary]) -> Grid:
+    """Headers, one row per model and footnotes; accuracies in % with 2 decimals, MFlops per image."""
+    attacks = attack_names(summaries)
+    headers = ["Model", "TA (%)", *(f"ATA (%) {a}" for a in attacks), "Worst-case ATA (%)", "MFlops", "MFlops adv."]
+    rows = []
+    for s in summaries:
+        row = [s.model, _pct(s.ta)]
+        for name in attacks:
+            result = s.attack(name)
+            row.append(MISSING if result is None else _pct(result.ata) if result.ok else "failed")
+        worst = _pct(s.worst.acc) if s.worst else MISSING
+        if s.worst and s.worst.n_attacks < len(s.attacks):
+            worst += f" ({s.worst.n_attacks}/{len(s.attacks)} attacks)"
+        rows.append([*row, worst, _num(s.mflops_paper_clean), _num(s.mflops_paper_adv_max)])
+    return Grid(headers, rows, _notes(summaries))
+
+
+def _notes(summaries: Sequence[ModelSummary]) -> list[Note]:
+    sizes = sorted({s.n for s in summaries if s.n is not None})
+    notes = [
+        Note(f"Data: {'; '.join(data_labels(summaries))} (n = {', '.join(map(str, sizes)) or MISSING} test samples)."),
+        Note(
+            "Worst-case ATA: a sample counts as robust only if it survives every attack of its row. "
+            "MFlops: expected cost per image under the paper's counting convention, on clean inputs; "
+            "MFlops adv.: the highest over the row's attacks."
+        ),
+    ]
+    lossy = list(dict.fromkeys(s.label for s in summaries if s.lossy))
+    if lossy:
+        notes.append(Note(f"LOSSY DATA: {'; '.join(lossy)}. Not comparable with numbers on canonical data.", True))
+    return notes
+
+
+def to_markdown(grid: Grid) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    align = ["---", *["---:"] * (len(grid.headers) - 1)]
+    notes = "\n\n".join(f"**{n.text}**" if n.bold else n.text for n in grid.notes)
+    return "\n".join([line(grid.headers), line(align), *map(line, grid.rows), "", notes]) + "\n"
+
+
+def to_latex(grid: Grid) -> str:
+    """A booktabs ``table`` float; needs ``\\usepackage{booktabs}`` in the preamble."""
+    notes = " ".join(rf"\textbf{{{_esc(n.text)}}}" if n.bold else _esc(n.text) for n in grid.notes)
+    body = [" & ".join("--" if c == MISSING else _esc(c) for c in r) + r" \\" for r in grid.rows]
+    return (
+        "\n".join(
+            [
+                r"\begin{table}[t]",
+                r"\centering",
+                r"\begin{tabular}{l" + "r" * (len(grid.headers) - 1) + "}",
+                r"\toprule",
+                " & ".join(map(_esc, grid.headers)) + r" \\",
+                r"\midrule",
+                *body,
+                r"\bottomrule",
+                r"\end{tabular}",
+                rf"\par\smallskip{{\footnotesize {notes}}}",
+                r"\end{table}",
+            ]
+        )
+        + "\n"
+    )
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+
+
+def _esc(text: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def _pct(value: float | None) -> str:
+    return MISSING if value is None else f"{100 * value:.2f}"
+
+
+def _num(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.2f}"

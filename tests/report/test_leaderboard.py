@@ -1,0 +1,53 @@
+"""leaderboard.json: RobustBench fields plus rdibench's, numbers as unrounded numbers, never strings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rdibench.report import write_report
+from rdibench.report.leaderboard import leaderboard_entries
+from rdibench.report.summary import summarize
+from rdibench.results import worst_case
+from tests.results.factory import ATTACKS, MODELS, make_run, model_cells, suite_records
+
+ROBUSTBENCH = {"name", "architecture", "dataset", "threat_model", "eps", "clean_acc", "reported", "autoattack_acc"}
+NUMBERS = ("clean_acc", "worst_case_acc", "mflops_paper_clean", "mflops_full_clean", "mflops_paper_adv_max", "eps")
+
+
+def test_entries_are_numbers_in_percent(tmp_path):
+    records = suite_records()
+    run = make_run(tmp_path, records, reported={"ta": 99.49, "ata": 96.31})
+    write_report(run)
+    entries = json.loads((run.path / "leaderboard.json").read_text())
+    assert [e["name"] for e in entries] == list(MODELS)
+    for entry in entries:
+        assert set(entry) >= ROBUSTBENCH and entry["threat_model"] == "Linf"
+        assert all(isinstance(entry[k], float) for k in NUMBERS)
+        assert all(isinstance(v, float) for v in entry["adv_acc_by_attack"].values())
+        assert set(entry["adv_acc_by_attack"]) == set(ATTACKS) == set(entry["exit_histograms_adv"])
+        clean = next(r for r in records if r["model"] == entry["name"] and r["attack"] == "clean")
+        assert entry["clean_acc"] == pytest.approx(100 * clean["metrics"]["ta"], rel=1e-15)
+        assert entry["worst_case_acc"] == pytest.approx(100 * worst_case(records)[entry["name"]].acc, rel=1e-15)
+        assert entry["exit_histogram_clean"] == clean["metrics"]["exit_fractions_clean"]
+        assert (entry["eps"], entry["autoattack_acc"], entry["n"], entry["seed"]) == (0.3, None, 200, 123)
+        assert entry["reported"] == {"ta": 99.49, "ata": 96.31} and entry["architecture"] == "rdi_smallcnn"
+        assert entry["commit"] and entry["data_label"] == "MNIST" and entry["lossy"] is False
+
+
+def test_eps_is_null_when_attacks_disagree_and_autoattack_is_picked_up():
+    records = model_cells("m.a", {"pgd40-average": 0.8}, seed=0, eps=0.3)
+    records += model_cells("m.a", {"autoattack": 0.7}, seed=0, eps=0.1, with_clean=False)
+    (entry,) = leaderboard_entries(summarize(records), {"models": {}})
+    assert entry["eps"] is None and entry["architecture"] is None and entry["reported"] is None
+    assert entry["autoattack_acc"] == pytest.approx(100 * records[-1]["metrics"]["ata"])
+
+
+def test_numbers_of_a_cell_that_failed_its_sanity_checks_are_void():
+    records = model_cells("m.a", {"pgd40-average": 0.8, "pgd40-exit0": 0.5}, seed=0)
+    records[-1] = {**records[-1], "status": "failed", "error": "sanity checks failed: in_eps_ball"}
+    (entry,) = leaderboard_entries(summarize(records), {})
+    assert entry["adv_acc_by_attack"]["pgd40-exit0"] is None and entry["exit_histograms_adv"]["pgd40-exit0"] is None
+    assert entry["mflops_paper_adv_max"] == records[1]["metrics"]["mflops_paper_adv"]
+    assert entry["worst_case_acc"] == pytest.approx(100 * records[1]["metrics"]["ata"])

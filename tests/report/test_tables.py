@@ -1,0 +1,44 @@
+"""The paper table: every model and attack present, values as in the records, lossy data flagged in bold."""
+
+from __future__ import annotations
+
+from rdibench.report.summary import short_label, summarize
+from rdibench.report.tables import build_grid, to_latex, to_markdown
+from rdibench.results import worst_case
+from tests.results.factory import ATTACKS, MODELS, failed_cell, model_cells, suite_records
+
+
+def test_markdown_has_every_model_attack_and_value():
+    records = suite_records()
+    md = to_markdown(build_grid(summarize(records)))
+    header, align, *rows = md.splitlines()[:4]
+    assert all(f"ATA (%) {a}" in header for a in ATTACKS) and "Worst-case ATA (%)" in header
+    assert align.count("---:") == header.count("|") - 2
+    for model, row in zip(MODELS, rows, strict=True):
+        cells = [r for r in records if r["model"] == model]
+        expected = [f"{100 * c['metrics']['ata']:.2f}" for c in cells]  # the clean cell's ata is its TA
+        assert row.split(" | ")[1 : 2 + len(ATTACKS)] == expected
+        assert f"{100 * worst_case(records)[model].acc:.2f}" in row
+    assert "Data: MNIST (n = 200 test samples)." in md and "LOSSY" not in md
+
+
+def test_failed_and_missing_cells_are_visible():
+    records = [*model_cells("m.a", {"pgd40-average": 0.8}, seed=0), failed_cell("m.a", "fgsm-average")]
+    records += model_cells("m.b", {"pgd40-exit0": 0.8}, seed=1)
+    grid = build_grid(summarize(records))
+    assert grid.rows[0][2:5] == [f"{100 * records[1]['metrics']['ata']:.2f}", "failed", "n/a"]
+    assert grid.rows[0][5].endswith("(1/2 attacks)")
+
+
+def test_lossy_data_gets_a_bold_warning_in_both_formats():
+    records = model_cells("rdi_resnet38.x", {"pgd20-average": 0.4}, seed=0, dataset="cifar10", lossy=True, ta=0.8)
+    grid = build_grid(summarize(records))
+    assert "**LOSSY DATA: CIFAR-10 (JPEG q75 copy, lossy: not canonical CIFAR-10)." in to_markdown(grid)
+    tex = to_latex(grid)
+    assert r"\textbf{LOSSY DATA" in tex and r"rdi\_resnet38.x" in tex and r"TA (\%)" in tex
+    assert tex.count(r"\\") == 2  # header + one model row
+
+
+def test_short_label_keeps_the_lossy_warning():
+    assert short_label("CIFAR-10 (JPEG q75 copy, lossy: not canonical CIFAR-10)") == "CIFAR-10 (JPEG q75 copy, lossy)"
+    assert short_label("MNIST") == "MNIST"
