@@ -16,7 +16,7 @@ from tests.conftest import SHARED, need
 def test_mnist_from_the_repository_is_verified_and_raw(roots: DataRoots) -> None:
     d = load(DataSpec(dataset="mnist", n=50), roots)
     assert d.x.shape == (50, 1, 28, 28) and d.x.dtype == torch.float32
-    assert 0.0 <= float(d.x.min()) and float(d.x.max()) <= 1.0  # raw [0, 1], no normalisation
+    assert float(d.x.min()) >= 0.0 and float(d.x.max()) <= 1.0  # raw [0, 1], no normalisation
     assert d.index.tolist() == list(range(50))
     assert d.source_checksum.startswith("md5:f68b3c2dcbeaaa9fbdd348bbdeb94873")  # torchvision's md5s
     assert not d.lossy and d.label == "MNIST"

@@ -28,9 +28,9 @@ def test_paper_convention_reproduces_the_tables(name: str) -> None:
 @pytest.mark.parametrize("name", ["rdi_smallcnn", "rdi_resnet38", "rdi_mobilenetv2"])
 def test_full_convention_is_cumulative_and_honest(name: str) -> None:
     costs = exit_costs(create_model(name))
-    assert all(b > a for a, b in zip(costs.full, costs.full[1:]))
+    assert all(b > a for a, b in zip(costs.full, costs.full[1:], strict=False))
     # counting every layer and every branch passed through can only cost more than the paper's rule
-    assert all(f >= p * 2**20 / 1e6 for f, p in zip(costs.full, costs.paper))
+    assert all(f >= p * 2**20 / 1e6 for f, p in zip(costs.full, costs.paper, strict=False))
 
 
 @pytest.mark.parametrize("name", ["smallcnn", "resnet38", "mobilenetv2"])

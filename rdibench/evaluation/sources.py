@@ -1,0 +1,29 @@
+"""Turn a suite's ModelSpec into a loaded checkpoint (a directory, an import, or a recipe from the store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rdibench.core.hashing import sha256_file
+from rdibench.data import DataRoots
+from rdibench.evaluation.specs import ModelSpec
+from rdibench.models import Checkpoint, load_checkpoint
+from rdibench.models.importers import import_checkpoint
+
+
+def resolve_model(spec: ModelSpec, cache: Path, roots: DataRoots) -> Checkpoint:
+    """Load the model a suite names; imports are converted once into ``cache`` keyed by the file's sha256."""
+    if spec.checkpoint is not None:
+        return load_checkpoint(spec.checkpoint)
+    if spec.import_path is not None and spec.import_kind is not None:
+        digest = sha256_file(spec.import_path)[:16]
+        out = cache / "imports" / f"{spec.import_kind}-{digest}"
+        if not (out / "card.json").exists():
+            import_checkpoint(spec.import_kind, spec.import_path, out)
+        return load_checkpoint(out)
+    from rdibench.training import load_recipe, train
+
+    assert spec.recipe is not None  # guaranteed by ModelSpec's validator
+    return load_checkpoint(
+        train(load_recipe(spec.recipe), store=cache / "checkpoints", data_roots=roots, progress=False)
+    )

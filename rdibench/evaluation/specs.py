@@ -1,0 +1,115 @@
+"""The typed pieces of a suite: which model, which attack, which thresholds, which sanity probes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rdibench.attacks.objectives import OBJECTIVES
+from rdibench.core.hashing import sha256_json
+
+CLEAN = "clean"
+
+
+def parse_fraction(value: Any) -> Any:
+    """Accept ``"8/255"`` wherever a float is expected (as papers write eps)."""
+    if isinstance(value, str) and "/" in value:
+        num, _, den = value.partition("/")
+        try:
+            return float(num) / float(den)
+        except ValueError:
+            return value
+    return value
+
+
+class ModelSpec(BaseModel):
+    """A model to evaluate: an rdibench checkpoint directory, an external file to import, or a training recipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="display name, unique in the suite")
+    checkpoint: Path | None = Field(None, description="rdibench checkpoint directory (card.json + model.safetensors)")
+    import_kind: Literal["triple-wins", "trades"] | None = Field(None, description="importer for an external file")
+    import_path: Path | None = Field(None, description="the external file to import")
+    recipe: str | None = Field(None, description="training recipe (path or preset) trained or reused from the store")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        given = [k for k in ("checkpoint", "import_path", "recipe") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"model {self.name!r} needs exactly one of checkpoint, import_path, recipe (got {given})")
+        if (self.import_kind is None) != (self.import_path is None):
+            raise ValueError(f"model {self.name!r}: import_kind and import_path go together")
+        return self
+
+
+class AttackSpec(BaseModel):
+    """One attack as a suite names it: an algorithm (built-in or library adapter), an objective and settings.
+
+    ``algorithm``: ``pgd``, ``fgsm``, ``wrm``, ``torchattacks:<Class>``, ``art:<Class>``, ``autoattack``,
+    or ``clean`` (no attack). ``exit`` goes with objective ``single`` (-1 = main exit; ``all`` expands into
+    one attack per exit).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="display name, unique in the suite (exit suffixes are added for exit: all)")
+    algorithm: str = Field(CLEAN, description="pgd, fgsm, wrm, torchattacks:<Class>, art:<Class>, autoattack, clean")
+    objective: str = Field("average", description="single, average, max_average, random, routing, slowdown")
+    exit: int | Literal["all"] | None = Field(None, description="exit index for objective single; 'all' expands")
+    params: dict[str, Any] = Field(default_factory=dict, description="algorithm settings (eps, steps, step_size...)")
+    probe: bool = Field(False, description="also run the sanity probes (unbounded eps, more steps, larger eps)")
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, v: str) -> str:
+        if v not in OBJECTIVES:
+            raise ValueError(OBJECTIVES.unknown_message(v))
+        return v
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _fractions(cls, v: Any) -> Any:
+        return {k: parse_fraction(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    def signature(self, exit: int | None = None) -> str:
+        """What determines the adversarial images (not the display name): reuse and seeds key on it."""
+        return sha256_json(
+            {"algorithm": self.algorithm, "params": self.params, "objective": self.objective, "exit": exit}
+        )[:16]
+
+
+class ThresholdSpec(BaseModel):
+    """Where the entropy thresholds come from (paper.md §4 and §9.1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: Literal["card", "held-out", "authors", "fixed"] = Field(
+        "card",
+        description="card: stored in the model card; held-out: fit on a validation split of the training set; "
+        "authors: fit on the evaluated clean images (the authors' code); fixed: values given here",
+    )
+    shift: Literal["model", "none"] = Field("model", description="apply the model's own hand shifts after fitting")
+    values: list[float] | None = Field(None, description="thresholds for protocol fixed")
+    val_size: int = Field(5000, ge=10, description="held-out: validation split size")
+    val_seed: int = Field(0, description="held-out: validation split seed")
+    source: Literal["auto", "torchvision", "jpeg", "exact-npz"] = Field(
+        "auto", description="held-out, cifar10: source of the training images"
+    )
+
+    @model_validator(mode="after")
+    def _values(self) -> ThresholdSpec:
+        if (self.protocol == "fixed") != (self.values is not None):
+            raise ValueError("values go with protocol fixed, and protocol fixed needs values")
+        return self
+
+
+class SanitySpec(BaseModel):
+    """Settings of the sanity probes run for attacks marked ``probe: true``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    probe_n: int = Field(200, ge=10, description="samples the probes run on (the first of the selection)")
+    unbounded_max_acc: float = Field(0.05, ge=0, le=1, description="accuracy an eps=1 attack must not exceed")

@@ -1,0 +1,116 @@
+"""SuiteConfig: a declarative benchmark (models x attacks on one data selection), validated before any tensor moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rdibench.core.config import load_yaml, validate
+from rdibench.core.errors import ConfigError
+from rdibench.core.hashing import sha256_file, sha256_json
+from rdibench.data import DataSpec
+from rdibench.evaluation.specs import CLEAN, AttackSpec, ModelSpec, SanitySpec, ThresholdSpec
+
+
+class SuiteConfig(BaseModel):
+    """A suite file (``suites/*.yaml``). Model paths inside it are relative to the suite file's directory
+    (as docker-compose does), so a suite runs the same from any working directory; ``output`` is
+    relative to the working directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="suite name: results go to <output>/<name>/<timestamp>-<hash>/")
+    description: str = ""
+    seed: int = Field(0, description="root seed; each cell's seed derives from it and the cell's identity")
+    output: Path = Field(Path("results"), description="root directory of result runs")
+    data: DataSpec = Field(description="the evaluation selection")
+    batch_size: int = Field(256, ge=1, description="images per attack batch")
+    thresholds: ThresholdSpec = Field(default_factory=ThresholdSpec)
+    sanity: SanitySpec = Field(default_factory=SanitySpec)
+    models: list[ModelSpec] = Field(min_length=1)
+    attacks: list[AttackSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SuiteConfig:
+        for kind, names in (("model", [m.name for m in self.models]), ("attack", [a.name for a in self.attacks])):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{kind} names must be unique; repeated: {', '.join(dup)}")
+        return self
+
+    def config_hash(self) -> str:
+        return sha256_json(self.model_dump(mode="json"))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model x one concrete attack (``exit: all`` already expanded)."""
+
+    model: ModelSpec
+    attack: AttackSpec
+    exit: int | None
+
+    @property
+    def attack_name(self) -> str:
+        return self.attack.name if self.attack.exit != "all" else f"{self.attack.name}-e{self.exit}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.model.name}|{self.attack_name}"
+
+
+def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
+    """Cells in run order: per model, clean first and max-average last (it reuses the single attacks)."""
+    cells: list[Cell] = []
+    for model in suite.models:
+        per_model: list[Cell] = []
+        for attack in suite.attacks:
+            if attack.exit == "all":
+                per_model += [Cell(model, attack, k) for k in range(num_exits[model.name])]
+            else:
+                per_model.append(Cell(model, attack, attack.exit))
+        order = {CLEAN: 0, "max_average": 2}
+        per_model.sort(key=lambda c: 0 if c.attack.algorithm == CLEAN else order.get(c.attack.objective, 1))
+        cells += per_model
+    return cells
+
+
+def load_suite(path: Path | str) -> tuple[SuiteConfig, dict[str, str]]:
+    """Validate a suite file; returns the config (paths resolved) and its source facts (path, sha256)."""
+    path = Path(path)
+    data, lines = load_yaml(path)
+    suite = validate(SuiteConfig, data, source=str(path), lines=lines)
+    base = path.resolve().parent
+    resolved_models = [_resolve_paths(m, base, path) for m in suite.models]
+    suite = suite.model_copy(update={"models": resolved_models})
+    _check_attacks(suite, path)
+    return suite, {"path": str(path), "sha256": sha256_file(path)}
+
+
+def _resolve_paths(model: ModelSpec, base: Path, source: Path) -> ModelSpec:
+    updates = {}
+    for key in ("checkpoint", "import_path"):
+        value = getattr(model, key)
+        if value is not None:
+            full = value if value.is_absolute() else base / value
+            if not full.exists():
+                raise ConfigError(f"{source}: models.{model.name}.{key}: {full} does not exist")
+            updates[key] = full
+    return model.model_copy(update=updates)
+
+
+def _check_attacks(suite: SuiteConfig, source: Path) -> None:
+    """Resolve every attack now (names, settings), so a typo fails before the first cell runs."""
+    from rdibench.attacks.factory import make_attack
+
+    for i, attack in enumerate(suite.attacks):
+        if attack.algorithm == CLEAN:
+            continue
+        try:
+            make_attack(attack.algorithm, attack.params)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: attacks.{i} ({attack.name}): {e}") from None
+        if attack.exit is not None and attack.objective != "single":
+            raise ConfigError(f"{source}: attacks.{i} ({attack.name}): exit goes with objective single only")

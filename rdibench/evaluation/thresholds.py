@@ -1,0 +1,74 @@
+"""Resolve a model's entropy thresholds under a protocol: stored, held-out fit, the authors' fit, or fixed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from rdibench.core.errors import ConfigError
+from rdibench.data import DataRoots, DataSpec, load
+from rdibench.evaluation.specs import ThresholdSpec
+from rdibench.inference import adjust, fit_thresholds
+from rdibench.models import Checkpoint
+from rdibench.models.multiexit import MultiExitNet
+
+
+@torch.no_grad()
+def all_exit_logits(model: MultiExitNet, x: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Every exit's logits for ``x``, batched; one forward per batch gives all exits."""
+    model.eval()
+    chunks = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return [torch.cat([c[k] for c in chunks]) for k in range(model.num_exits)]
+
+
+def resolve_thresholds(
+    spec: ThresholdSpec,
+    ckpt: Checkpoint,
+    eval_x: torch.Tensor,
+    roots: DataRoots,
+    *,
+    batch_size: int = 512,
+) -> tuple[list[float], dict[str, Any]]:
+    """Thresholds for ``ckpt`` and a record of how they were obtained (stored with every cell)."""
+    card = ckpt.card
+    if ckpt.model.num_exits == 1:
+        return [], {"protocol": "static"}
+    if spec.protocol == "card":
+        if card.thresholds is None:
+            raise ConfigError(
+                f"model {card.name!r} has no thresholds in its card; use thresholds.protocol held-out or authors"
+            )
+        return list(card.thresholds), {
+            "protocol": "card",
+            "fit": card.threshold_fit and card.threshold_fit.model_dump(),
+        }
+    if spec.protocol == "fixed":
+        if len(spec.values or []) != ckpt.model.num_exits - 1:
+            raise ConfigError(f"thresholds.values needs {ckpt.model.num_exits - 1} values for model {card.name!r}")
+        return list(spec.values or []), {"protocol": "fixed"}
+    if spec.protocol == "authors":
+        fit_x, fit_on = eval_x, "the evaluated clean images (authors' protocol)"
+    else:
+        val = load(
+            DataSpec(
+                dataset=card.dataset,
+                split="val",
+                val_size=spec.val_size,
+                val_seed=spec.val_seed,
+                source=spec.source if card.dataset == "cifar10" else "auto",
+            ),
+            roots,
+        )
+        fit_x, fit_on = val.x, f"{val.label} validation split n={len(val)} seed={spec.val_seed}"
+    base = fit_thresholds(all_exit_logits(ckpt.model, fit_x, batch_size))
+    shift = card.threshold_shift if spec.shift == "model" else None
+    values = adjust(base, shift.scale if shift else None, shift.offset if shift else None)
+    record = {
+        "protocol": spec.protocol,
+        "fit_on": fit_on,
+        "n": len(fit_x),
+        "base": base,
+        "shift": shift.model_dump() if shift else None,
+    }
+    return values, record

@@ -1,0 +1,125 @@
+"""Suite files are validated up front; every mistake names the file, the key path, the line and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rdibench.core.errors import ConfigError
+from rdibench.evaluation import expand, load_suite
+
+GOOD = """\
+name: t
+data: {dataset: mnist, n: 20}
+models:
+  - name: m
+    checkpoint: ckpt
+attacks:
+  - name: clean
+  - name: pgd
+    algorithm: pgd
+    objective: single
+    exit: all
+    params: {eps: 8/255, steps: 2, step_size: 0.1}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "ckpt").mkdir(exist_ok=True)
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_suite_resolves_paths_and_fractions(tmp_path: Path) -> None:
+    suite, source = load_suite(_write(tmp_path, GOOD))
+    assert suite.models[0].checkpoint == tmp_path / "ckpt"
+    assert suite.attacks[1].params["eps"] == pytest.approx(8 / 255)
+    assert len(source["sha256"]) == 64
+    cells = expand(suite, {"m": 3})
+    assert [c.attack_name for c in cells] == ["clean", "pgd-e0", "pgd-e1", "pgd-e2"]
+
+
+BAD = [
+    (
+        "unknown top-level key",
+        GOOD.replace("name: t\n", "name: t\nsed: 3\n"),
+        r"suite.yaml:2: sed: unknown key; did you mean 'seed'\?",
+    ),
+    ("typo in data key", GOOD.replace("n: 20", "nn: 20"), r":2: data.nn: unknown key; did you mean 'n'\?"),
+    (
+        "unknown dataset",
+        GOOD.replace("dataset: mnist", "dataset: mnistt"),
+        r"data.dataset: Input should be 'mnist' or 'cifar10'; did you mean 'mnist'\?",
+    ),
+    ("wrong type", GOOD.replace("n: 20", "n: twenty"), r":2: data.n: Input should be a valid integer"),
+    ("negative n", GOOD.replace("n: 20", "n: -5"), r"data.n: Input should be greater than or equal to 1"),
+    ("missing models", GOOD.split("models:")[0] + "attacks:\n  - name: clean\n", r"models: Field required"),
+    (
+        "unknown objective",
+        GOOD.replace("objective: single", "objective: singel"),
+        r":10: attacks.1.objective: .*unknown objective 'singel'. Did you mean 'single'\?",
+    ),
+    (
+        "unknown algorithm",
+        GOOD.replace("algorithm: pgd", "algorithm: pdg"),
+        r"attacks.1 \(pgd\): unknown attack .*'pdg'.*Did you mean 'pgd'",
+    ),
+    (
+        "negative eps",
+        GOOD.replace("eps: 8/255", "eps: -0.1"),
+        r"attacks.1 \(pgd\): attack 'pgd': eps: Input should be greater than 0",
+    ),
+    (
+        "zero steps",
+        GOOD.replace("steps: 2", "steps: 0"),
+        r"attacks.1 \(pgd\): attack 'pgd': steps: Input should be greater than or equal to 1",
+    ),
+    (
+        "unknown attack setting",
+        GOOD.replace("steps: 2,", "stepz: 2, steps: 2,"),
+        r"attack 'pgd': stepz: Extra inputs are not permitted.*Allowed settings: .*steps",
+    ),
+    (
+        "missing checkpoint dir",
+        GOOD.replace("checkpoint: ckpt", "checkpoint: nowhere"),
+        r"models.m.checkpoint: .*nowhere does not exist",
+    ),
+    (
+        "two model sources",
+        GOOD.replace("checkpoint: ckpt", "checkpoint: ckpt\n    recipe: r.yaml"),
+        r"models.0: Value error, model 'm' needs exactly one of",
+    ),
+    (
+        "duplicate attack names",
+        GOOD.replace("  - name: pgd\n", "  - name: clean\n"),
+        r"attack names must be unique; repeated: clean",
+    ),
+    (
+        "exit without single",
+        GOOD.replace("objective: single", "objective: average"),
+        r"exit goes with objective single only",
+    ),
+    (
+        "bad threshold protocol",
+        GOOD + "thresholds: {protocol: heldout}\n",
+        r":13: thresholds.protocol: .*did you mean 'held-out'\?",
+    ),
+    ("not yaml", "name: [unclosed\n", r"not valid YAML"),
+    ("not a mapping", "- just\n- a list\n", r"expected a mapping of keys at the top level"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "message"), BAD, ids=[b[0] for b in BAD])
+def test_malformed_suites_are_refused_with_a_precise_message(
+    tmp_path: Path, case: str, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_suite(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("path", sorted(Path("suites").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_suites_validate(path: Path) -> None:
+    suite, _ = load_suite(path)
+    assert suite.models and suite.attacks
