@@ -24,8 +24,14 @@ from rdibench.inference import route, routed_logits
 from rdibench.models.multiexit import MultiExitNet
 
 Progress = Callable[[int, int], None]
-AdvCache = dict[tuple[str, str], torch.Tensor]
-"""Adversarial images of single-exit attacks by (model sha256, attack signature): max-average reuses them."""
+AdvCache = dict[tuple[str, ...], torch.Tensor]
+"""Adversarial images by (model sha256, attack signature[, thresholds]): max-average reuses the single-exit
+ones, and a model listed under two threshold protocols reuses every attack that does not read thresholds."""
+
+
+def _adv_key(model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float]) -> tuple[str, ...]:
+    key = (model_id, spec.signature(exit))
+    return (*key, repr(list(thresholds))) if spec.objective == "routing" else key
 
 
 @dataclass
@@ -94,28 +100,25 @@ def attack_images(
         candidates = []
         for k in range(model.num_exits):
             single = spec.model_copy(update={"objective": "single", "exit": k})
-            key = (model_id, single.signature(k))
+            key = _adv_key(model_id, single, k, thresholds)
             if cache is None or key not in cache:
                 adv = _run(attack, model, single, k, x, y, thresholds, seed, batch_size, None)
                 if cache is not None:
                     cache[key] = adv
             candidates.append(cache[key] if cache is not None else adv)
             if progress:
-                progress(k + 1, model.num_exits + 1)
-        out = torch.cat(
+                progress(k + 1, model.num_exits)
+        return torch.cat(
             [
                 select_max_average(model, [c[i : i + batch_size] for c in candidates], y[i : i + batch_size])
                 for i in range(0, len(x), batch_size)
             ]
         )
-        if progress:
-            progress(model.num_exits + 1, model.num_exits + 1)
-        return out
-    key = (model_id, spec.signature(exit))
+    key = _adv_key(model_id, spec, exit, thresholds)
     if cache is not None and key in cache:
         return cache[key]
     adv = _run(attack, model, spec, exit, x, y, thresholds, seed, batch_size, progress, n_batches)
-    if cache is not None and spec.objective == "single" and model.num_exits > 1:
+    if cache is not None:
         cache[key] = adv
     return adv
 
@@ -142,6 +145,21 @@ def _run(
         if progress:
             progress(b + 1, n_batches)
     return torch.cat(out)
+
+
+def jsonable(value: Any) -> Any:
+    """Settings as JSON can store them: a library's ``np.inf`` norm becomes ``"inf"``, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
 
 
 def _norms(x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, float]:
@@ -192,8 +210,8 @@ def evaluate_cell(
             progress=progress,
         )
         adv = _outcome(model, x_adv, y, thresholds, batch_size)
-        attack = make_attack(spec.algorithm, spec.params)
-        params, norm = attack.describe(), attack.norm
+        params = jsonable(make_attack(spec.algorithm, spec.params).describe())
+        norm = params.get("norm")
     frac_clean, frac_adv = _fractions(clean.exits, n_exits), _fractions(adv.exits, n_exits)
     metrics: dict[str, Any] = {
         "ta": _mean(clean.correct),

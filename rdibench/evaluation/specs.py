@@ -24,6 +24,31 @@ def parse_fraction(value: Any) -> Any:
     return value
 
 
+class ThresholdSpec(BaseModel):
+    """Where the entropy thresholds come from (paper.md §4 and §9.1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: Literal["card", "held-out", "authors", "fixed"] = Field(
+        "card",
+        description="card: stored in the model card; held-out: fit on a validation split of the training set; "
+        "authors: fit on the evaluated clean images (the authors' code); fixed: values given here",
+    )
+    shift: Literal["model", "none"] = Field("model", description="apply the model's own hand shifts after fitting")
+    values: list[float] | None = Field(None, description="thresholds for protocol fixed")
+    val_size: int = Field(5000, ge=10, description="held-out: validation split size")
+    val_seed: int = Field(0, description="held-out: validation split seed")
+    source: Literal["auto", "torchvision", "jpeg", "exact-npz"] = Field(
+        "auto", description="held-out, cifar10: source of the training images"
+    )
+
+    @model_validator(mode="after")
+    def _values(self) -> ThresholdSpec:
+        if (self.protocol == "fixed") != (self.values is not None):
+            raise ValueError("values go with protocol fixed, and protocol fixed needs values")
+        return self
+
+
 class ModelSpec(BaseModel):
     """A model to evaluate: an rdibench checkpoint directory, an external file to import, or a training recipe."""
 
@@ -34,6 +59,7 @@ class ModelSpec(BaseModel):
     import_kind: Literal["triple-wins", "trades"] | None = Field(None, description="importer for an external file")
     import_path: Path | None = Field(None, description="the external file to import")
     recipe: str | None = Field(None, description="training recipe (path or preset) trained or reused from the store")
+    thresholds: ThresholdSpec | None = Field(None, description="this model's threshold protocol (default: the suite's)")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -79,31 +105,6 @@ class AttackSpec(BaseModel):
         return sha256_json(
             {"algorithm": self.algorithm, "params": self.params, "objective": self.objective, "exit": exit}
         )[:16]
-
-
-class ThresholdSpec(BaseModel):
-    """Where the entropy thresholds come from (paper.md §4 and §9.1)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    protocol: Literal["card", "held-out", "authors", "fixed"] = Field(
-        "card",
-        description="card: stored in the model card; held-out: fit on a validation split of the training set; "
-        "authors: fit on the evaluated clean images (the authors' code); fixed: values given here",
-    )
-    shift: Literal["model", "none"] = Field("model", description="apply the model's own hand shifts after fitting")
-    values: list[float] | None = Field(None, description="thresholds for protocol fixed")
-    val_size: int = Field(5000, ge=10, description="held-out: validation split size")
-    val_seed: int = Field(0, description="held-out: validation split seed")
-    source: Literal["auto", "torchvision", "jpeg", "exact-npz"] = Field(
-        "auto", description="held-out, cifar10: source of the training images"
-    )
-
-    @model_validator(mode="after")
-    def _values(self) -> ThresholdSpec:
-        if (self.protocol == "fixed") != (self.values is not None):
-            raise ValueError("values go with protocol fixed, and protocol fixed needs values")
-        return self
 
 
 class SanitySpec(BaseModel):

@@ -83,7 +83,8 @@ def _load_models(suite: SuiteConfig, data: Dataset, roots: DataRoots, cache: Pat
             raise ResultsError(
                 f"model {spec.name!r} is a {ckpt.card.dataset} model; the suite evaluates {suite.data.dataset}"
             )
-        thresholds, record = resolve_thresholds(suite.thresholds, ckpt, data.x, roots, batch_size=suite.batch_size)
+        protocol = spec.thresholds or suite.thresholds
+        thresholds, record = resolve_thresholds(protocol, ckpt, data.x, roots, batch_size=suite.batch_size)
         out[spec.name] = LoadedModel(
             ckpt,
             ckpt.card.weights_sha256,
@@ -103,7 +104,7 @@ def cell_version(cell: Cell, suite: SuiteConfig) -> str:
         {
             "rdibench": __version__.split(".")[0:2],
             "attack": cell.attack.signature(cell.exit),
-            "thresholds": suite.thresholds.model_dump(mode="json"),
+            "thresholds": (cell.model.thresholds or suite.thresholds).model_dump(mode="json"),
         }
     )[:12]
 
@@ -250,6 +251,15 @@ def evaluate_record(cell: Cell, ctx: Context, progress: Progress | None = None) 
     return _evaluate(cell, ctx, progress)
 
 
+def _release(ctx: Context, cell: Cell, todo: list[Cell]) -> None:
+    """Drop a model's cached adversarial images once no remaining cell can reuse them (memory stays bounded)."""
+    sha = ctx.models[cell.model.name].sha256
+    rest = todo[todo.index(cell) + 1 :]
+    if not any(ctx.models[c.model.name].sha256 == sha for c in rest):
+        for key in [k for k in ctx.adv_cache if k[0] == sha]:
+            del ctx.adv_cache[key]
+
+
 def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, options: RunOptions) -> RunDir:
     """Run (or resume) a suite; returns the run directory, whose report files are written at the end."""
     ctx, cells = prepare(suite, roots)
@@ -283,6 +293,7 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
             if record["status"] == "ok" and options.cell_cache:
                 _store(cache_file, record)
         run.append_cell(record)
+        _release(ctx, cell, todo)
         if options.progress:
             options.progress.cell_finished(cell.key, record["status"], cached)
     run.finish()

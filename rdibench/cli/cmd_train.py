@@ -1,0 +1,65 @@
+"""``rdibench train RECIPE``: train (or reuse) the model a recipe describes and print its checkpoint directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from rdibench.cli.common import add_data_args, data_roots
+from rdibench.core.errors import DeviceError
+from rdibench.training import load_recipe, presets, train
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "train",
+        help="train a model from a recipe (adversarial, RDI, pruned or compressed baselines)",
+        description="Train the model RECIPE describes; a finished run in the store is reused, not retrained. "
+        "Ctrl-C saves a checkpoint; --resume continues it with the same result as an uninterrupted run.",
+    )
+    p.add_argument("recipe", metavar="RECIPE", help=f"recipe YAML file or preset ({', '.join(presets())})")
+    p.add_argument("--out", metavar="DIR", help="checkpoint directory (default: <store>/<name>-<recipe hash>)")
+    p.add_argument(
+        "--store",
+        metavar="DIR",
+        help="checkpoint store keyed by recipe hash, also used for base models "
+        "(default: $RDIBENCH_CACHE/checkpoints, else ~/.cache/rdibench/checkpoints)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument(
+        "--iterations",
+        type=int,
+        metavar="N",
+        help="run N iterations instead (milestones scaled; recorded in the recipe, so it is a different model)",
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_args(p)
+    p.set_defaults(func=run)
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe)
+    if args.iterations is not None:
+        recipe = recipe.with_iterations(args.iterations)
+    path = train(
+        recipe,
+        out_dir=args.out,
+        store=args.store,
+        resume=args.resume,
+        progress=not args.quiet and sys.stderr.isatty(),
+        data_roots=data_roots(args),
+        device=_device(args.device),
+    )
+    print(path)
+    return 0

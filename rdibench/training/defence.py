@@ -1,0 +1,59 @@
+"""The training objective (paper.md §2): L = Σ_i w_i (c · CE_i(x) + (1 - c) · CE_i(x_adv)), c = ½ by default.
+
+x_adv comes from rdibench.attacks (never a private PGD copy), run with the model in train mode as the authors
+do (paper.md §9.5): ``main`` attacks the last exit, ``average`` the mean exit loss, ``max_average`` runs one
+single-exit attack per exit and keeps per sample the candidate with the largest average loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from rdibench.attacks import ALGORITHMS, Attack, Average, Objective, Single, select_max_average
+from rdibench.core.seeding import derive_seed, make_generator
+from rdibench.core.types import ExitLogits
+from rdibench.models.multiexit import MultiExitNet
+from rdibench.training.recipe import DefenceRecipe
+
+
+class Defence:
+    """Adversarial examples and the loss of one recipe's defence; every random start is seeded from
+    (recipe seed, iteration, exit), so a batch's attack does not depend on what ran before it."""
+
+    def __init__(self, recipe: DefenceRecipe, exit_weights: list[float], seed: int) -> None:
+        self.recipe = recipe
+        self.weights = exit_weights
+        self.seed = seed
+        self.attack: Attack | None = (
+            ALGORITHMS.get(recipe.attack.algorithm)(**recipe.attack.params()) if recipe.attack else None
+        )
+
+    def _generator(self, iteration: int, exit_index: int, device: torch.device) -> torch.Generator:
+        return make_generator(derive_seed(self.seed, "attack", iteration, exit_index), device)
+
+    def adversarial(self, model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, iteration: int) -> torch.Tensor | None:
+        """x_adv for this batch (None without a defence attack)."""
+        if self.attack is None:
+            return None
+        if self.recipe.objective == "max_average":
+            candidates = [
+                self.attack(
+                    model, x, y, Single(k=k), generator=self._generator(iteration, k, x.device), train_mode=True
+                )
+                for k in range(model.num_exits)
+            ]
+            return select_max_average(model, candidates, y, train_mode=True)
+        objective: Objective = Average() if self.recipe.objective == "average" else Single(k=-1)
+        return self.attack(model, x, y, objective, generator=self._generator(iteration, -1, x.device), train_mode=True)
+
+    def loss(self, clean: ExitLogits, adv: ExitLogits | None, y: torch.Tensor) -> torch.Tensor:
+        """Weighted sum over exits of batch-mean cross-entropies (clean only without an attack)."""
+        c = self.recipe.clean_weight if adv is not None else 1.0
+        total = torch.zeros((), device=y.device)
+        for i, w in enumerate(self.weights):
+            term = c * F.cross_entropy(clean[i], y)
+            if adv is not None:
+                term = term + (1 - c) * F.cross_entropy(adv[i], y)
+            total = total + w * term
+        return total

@@ -1,0 +1,225 @@
+"""The iteration loop: one seeded batch, one defence step, curves, periodic and on-interrupt resume checkpoints.
+
+Exact resume: everything a later iteration depends on is either saved (weights, optimiser buffers, the batch
+generator, curve accumulators) or a pure function of (seed, iteration) (LR, attack starts, dropout masks), so
+an interrupted and resumed run reproduces the uninterrupted one bit for bit on the same device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from rdibench.core.errors import CheckpointError
+from rdibench.core.seeding import derive_seed
+from rdibench.models.multiexit import MultiExitNet
+from rdibench.training.defence import Defence
+from rdibench.training.recipe import TrainRecipe
+from rdibench.training.sampling import BatchSampler
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global RNG inside a fork that restores it afterwards.
+
+    Why: dropout and ``nn.init`` have no generator argument; forking keeps the caller's RNG untouched and a
+    per-iteration seed makes dropout masks a function of (seed, iteration), so resume needs no RNG state.
+    """
+    cuda = device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[dict[str, int | None]]:
+    """SIGINT/SIGTERM only set a flag, checked between iterations, so the checkpoint written on interrupt is a
+    consistent state (never a half-applied optimiser step). A second Ctrl-C interrupts at once."""
+    flag: dict[str, int | None] = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag["signal"] is not None:
+            raise KeyboardInterrupt
+        flag["signal"] = signum
+        logger.warning("interrupted: finishing this iteration and saving a checkpoint (Ctrl-C again aborts now)")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def atomic_save(obj: dict[str, Any], path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Trains ``model`` per ``recipe`` from iteration ``state['iteration']`` to the end of the schedule."""
+
+    def __init__(
+        self,
+        model: MultiExitNet,
+        recipe: TrainRecipe,
+        sampler: BatchSampler,
+        defence: Defence,
+        *,
+        device: torch.device,
+        state_path: Path,
+        recipe_hash: str,
+    ) -> None:
+        self.model, self.recipe, self.sampler, self.defence = model, recipe, sampler, defence
+        self.device, self.state_path, self.recipe_hash = device, state_path, recipe_hash
+        opt = recipe.optimizer
+        self.optimizer = torch.optim.SGD(
+            model.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=opt.nesterov
+        )
+        self.iteration = 0
+        self.curves: list[dict[str, Any]] = []
+        self.window = self._empty_window()
+        self.wall_time_s = 0.0
+        self.resumes = 0
+
+    def _empty_window(self) -> dict[str, Any]:
+        n = self.model.num_exits
+        return {"batches": 0, "loss": 0.0, "seen": 0, "clean": [0] * n, "adv": [0] * n}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "recipe_hash": self.recipe_hash,
+            "iteration": self.iteration,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state(),
+            "curves": self.curves,
+            "window": self.window,
+            "wall_time_s": self.wall_time_s,
+            "resumes": self.resumes,
+        }
+
+    def load(self) -> None:
+        """Continue from ``state_path`` (written by the same recipe; tensors and plain containers only)."""
+        try:
+            state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"cannot read the resume checkpoint {self.state_path}: {e}") from e
+        if state.get("format") != STATE_FORMAT or state.get("recipe_hash") != self.recipe_hash:
+            raise CheckpointError(
+                f"{self.state_path} was written by another recipe or rdibench version; delete it to start afresh"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state(state["sampler"].cpu())
+        self.iteration, self.curves, self.window = state["iteration"], state["curves"], state["window"]
+        self.wall_time_s, self.resumes = state["wall_time_s"], state["resumes"] + 1
+        logger.info("resuming %s at iteration %d", self.recipe.name, self.iteration)
+
+    def save(self) -> None:
+        atomic_save(self.state_dict(), self.state_path)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One iteration: attack (train mode), loss over all exits, SGD step, window statistics."""
+        it, model = self.iteration, self.model
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.recipe.schedule.lr_at(it, self.recipe.optimizer.lr)
+        with seeded_global_rng(derive_seed(self.recipe.seed, "dropout", it), self.device):
+            x_adv = self.defence.adversarial(model, x, y, it)
+            model.train()
+            clean = model(x)
+            adv = model(x_adv) if x_adv is not None else None
+            loss = self.defence.loss(clean, adv, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        w = self.window
+        w["batches"] += 1
+        w["loss"] += float(loss.detach())
+        w["seen"] += len(y)
+        for i in range(model.num_exits):
+            w["clean"][i] += int((clean[i].argmax(1) == y).sum())
+            if adv is not None:
+                w["adv"][i] += int((adv[i].argmax(1) == y).sum())
+        self.iteration += 1
+
+    def _point(self) -> dict[str, Any]:
+        """Curve point of the window: mean loss, clean and adversarial accuracy per exit on the training batches."""
+        w, seen = self.window, max(self.window["seen"], 1)
+        return {
+            "iteration": self.iteration,
+            "lr": self.recipe.schedule.lr_at(self.iteration - 1, self.recipe.optimizer.lr),
+            "loss": w["loss"] / max(w["batches"], 1),
+            "clean_acc": [c / seen for c in w["clean"]],
+            "adv_acc": [a / seen for a in w["adv"]] if self.defence.attack else None,
+        }
+
+    def run(self, *, progress: bool) -> None:
+        """Train to the end of the schedule; on SIGINT/SIGTERM save and raise KeyboardInterrupt."""
+        total, r = self.recipe.schedule.iterations, self.recipe
+        start = time.monotonic()
+        bar = _progress_bar() if progress else contextlib.nullcontext()
+        with deferred_interrupts() as flag, bar as live:
+            task = live.add_task(r.name, total=total, completed=self.iteration, stats="") if live else None
+            while self.iteration < total:
+                x, y = self.sampler.next()
+                self.step(x.to(self.device), y.to(self.device))
+                if live is not None:
+                    live.update(task, completed=self.iteration, stats=_stats(self._point()))
+                if self.iteration % r.eval_every == 0 or self.iteration == total:
+                    point = self._point()
+                    self.curves.append(point)
+                    self.window = self._empty_window()
+                    logger.info("%s iteration %d/%d: %s", r.name, self.iteration, total, _stats(point))
+                stop = flag["signal"] is not None
+                if self.iteration % r.checkpoint_every == 0 or stop:
+                    self.wall_time_s += time.monotonic() - start
+                    start = time.monotonic()
+                    self.save()
+                if stop:
+                    logger.warning("saved %s at iteration %d; continue with --resume", self.state_path, self.iteration)
+                    raise KeyboardInterrupt
+        self.wall_time_s += time.monotonic() - start
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+def _stats(point: dict[str, Any]) -> str:
+    text = f"loss {point['loss']:.4f} acc {point['clean_acc'][-1]:.2%}"
+    if point["adv_acc"] is not None:
+        text += f" adv {point['adv_acc'][-1]:.2%}"
+    return text + f" lr {point['lr']:.3g}"

@@ -1,0 +1,279 @@
+"""``train(recipe)``: check everything, reuse or resume, train, fit thresholds on held-out data, write the card.
+
+A run lives in ``<store>/<recipe name>-<recipe hash[:12]>/`` (or ``out_dir``): ``recipe.yaml`` while and after
+training, ``train_state.pt`` while unfinished, then ``model.safetensors`` + ``card.json`` (an ordinary rdibench
+checkpoint). A finished directory is returned as is, so suites reuse trained models instead of retraining.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch_pruning as tp
+import yaml
+
+import rdibench
+from rdibench.core.errors import CheckpointError, ConfigError
+from rdibench.core.hashing import sha256_json
+from rdibench.core.seeding import derive_seed
+from rdibench.core.types import ExitLogits
+from rdibench.data import DataRoots, Dataset, load
+from rdibench.flops import exit_costs, expected_mflops
+from rdibench.inference import adjust, fit_thresholds, route, routed_logits
+from rdibench.models import ModelCard, MultiExitNet, create_model, load_checkpoint, save_checkpoint
+from rdibench.models.card import ThresholdFit, ThresholdShift
+from rdibench.models.checkpoint import CARD, read_card
+from rdibench.training import pruning
+from rdibench.training.defence import Defence
+from rdibench.training.loop import Trainer, seeded_global_rng
+from rdibench.training.recipe import TrainRecipe, load_recipe, presets
+from rdibench.training.sampling import BatchSampler
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "train_state.pt"
+RECIPE_FILE = "recipe.yaml"
+VAL_BATCH = 1000
+HASH_EXCLUDES = {"description", "checkpoint_every", "base"}  # never change the weights; base enters by identity
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A recipe checked against its model: resolved base, architecture, exits, and the recipe hash."""
+
+    recipe: TrainRecipe
+    hash: str
+    base: Path | Plan | None  # a checkpoint directory, or the plan of a base recipe (trained on demand)
+    arch: str
+    arch_kwargs: dict[str, Any]
+    num_exits: int
+
+
+def resolve_base(recipe: TrainRecipe) -> Path | TrainRecipe:
+    """``base`` as a checkpoint directory or a recipe: a path relative to the recipe's folder or the working
+    directory, else a preset name."""
+    ref = str(recipe.base)
+    folder = recipe.source.parent if recipe.source else Path.cwd()
+    for cand in dict.fromkeys([folder / ref, Path(ref)]):
+        if (cand / CARD).is_file():
+            return cand
+        if cand.is_file():
+            return load_recipe(cand)
+    if ref in presets():
+        return load_recipe(ref)
+    raise recipe.error("base", f"{ref!r} is neither a checkpoint directory, a recipe file nor a preset")
+
+
+def plan(recipe: TrainRecipe, _chain: tuple[str, ...] = ()) -> Plan:
+    """Every check that needs the model, done before any data is loaded or any training starts."""
+    if recipe.name in _chain:
+        raise recipe.error("base", f"circular base chain {' -> '.join((*_chain, recipe.name))}")
+    base: Path | Plan | None = None
+    if recipe.model is not None:
+        arch, kwargs, base_id = recipe.model.arch, dict(recipe.model.kwargs), None
+        model = create_model(arch, **kwargs)
+    else:
+        ref = resolve_base(recipe)
+        if isinstance(ref, Path):
+            ckpt = load_checkpoint(ref)
+            model, card = ckpt.model, ckpt.card
+            arch, kwargs, base_id, base = card.arch, card.arch_kwargs, card.weights_sha256, ref
+        else:
+            base = plan(ref, (*_chain, recipe.name))
+            arch, kwargs, base_id = base.arch, base.arch_kwargs, base.hash
+            model = create_model(arch, **kwargs)
+    n = model.num_exits
+    kind = recipe.defence.kind
+    if kind == "pgd_at" and n != 1:
+        raise recipe.error("defence.kind", f"pgd_at trains static backbones; {arch} has {n} exits (use kind rdi)")
+    if kind == "rdi" and n == 1:
+        raise recipe.error("defence.kind", f"rdi needs a multi-exit model; {arch} has one exit (use kind pgd_at)")
+    if recipe.exit_weights is not None and len(recipe.exit_weights) != n:
+        raise recipe.error("exit_weights", f"{arch} has {n} exits, got {len(recipe.exit_weights)} weights")
+    for key in ("scale", "offset"):
+        values = getattr(recipe.thresholds, key)
+        if values is not None and len(values) != n - 1:
+            raise recipe.error(f"thresholds.{key}", f"needs one value per side exit ({n - 1}), got {len(values)}")
+    target = recipe.prune.target_mflops if recipe.prune else None
+    if target is not None and target >= (dense := pruning.main_mflops(model)):
+        raise recipe.error("prune.target_mflops", f"{target} is not below the base model's {dense:.4g} MFlops")
+    dump = recipe.model_dump(mode="json", exclude=HASH_EXCLUDES)
+    return Plan(recipe, sha256_json({"recipe": dump, "base": base_id}), base, arch, kwargs, n)
+
+
+def train(
+    recipe: TrainRecipe,
+    *,
+    out_dir: Path | str | None = None,
+    store: Path | str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    data_roots: DataRoots,
+    device: str = "cpu",
+) -> Path:
+    """Train ``recipe`` (or reuse its finished run) and return the checkpoint directory.
+
+    ``store`` defaults to ``<data_roots.cache>/checkpoints``; base recipes are trained (or reused) there too.
+    ``resume`` continues an interrupted run of the same recipe from its last checkpoint.
+    """
+    p = plan(recipe)
+    store = Path(store) if store else data_roots.cache / "checkpoints"
+    run_dir = Path(out_dir) if out_dir else _store_dir(p, store)
+    return _train(p, run_dir, store, resume, progress, data_roots, torch.device(device))
+
+
+def _store_dir(p: Plan, store: Path) -> Path:
+    """The store keys runs by recipe name (for people) and hash (for identity)."""
+    return store / f"{p.recipe.name}-{p.hash[:12]}"
+
+
+def _train(
+    p: Plan, run_dir: Path, store: Path, resume: bool, progress: bool, roots: DataRoots, device: torch.device
+) -> Path:
+    recipe = p.recipe
+    if (run_dir / CARD).is_file():
+        if (read_card(run_dir).training or {}).get("recipe_hash") != p.hash:
+            raise CheckpointError(f"{run_dir} holds a model of another recipe; choose another --out")
+        logger.info("reusing the trained %s in %s", recipe.name, run_dir)
+        return run_dir
+    state_path = run_dir / STATE_FILE
+    if state_path.exists() and not resume:
+        raise ConfigError(f"{run_dir} holds an interrupted run of {recipe.name}: pass --resume to continue it")
+    train_data, val_data = load(recipe.data.train_spec(), roots), load(recipe.data.val_spec(), roots)
+    if recipe.batch_size > len(train_data):
+        raise recipe.error("batch_size", f"{recipe.batch_size} exceeds the {len(train_data)} training images")
+    base_dir = p.base
+    if isinstance(base_dir, Plan):
+        base_dir = _train(base_dir, _store_dir(base_dir, store), store, resume, progress, roots, device)
+    model, prune_info = _build(p, base_dir)
+    model.to(device)
+    sampler = BatchSampler(
+        train_data.x,
+        train_data.y,
+        recipe.batch_size,
+        seed=derive_seed(recipe.seed, "batches"),
+        augment=recipe.data.augment == "crop_flip",
+    )
+    weights = recipe.exit_weights or [1.0] * p.num_exits
+    trainer = Trainer(
+        model,
+        recipe,
+        sampler,
+        Defence(recipe.defence, weights, recipe.seed),
+        device=device,
+        state_path=state_path,
+        recipe_hash=p.hash,
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    if state_path.exists():
+        trainer.load()
+    trainer.run(progress=progress)
+    if prune_info and not prune_info["structured"]:
+        pruning.make_permanent(model)
+        prune_info["sparsity"] = pruning.weight_sparsity(model)
+    card = _card(p, trainer, model, val_data, train_data, base_dir, prune_info, device)
+    save_checkpoint(model.cpu(), card, run_dir)
+    state_path.unlink(missing_ok=True)
+    logger.info("trained %s in %.0f s -> %s", recipe.name, trainer.wall_time_s, run_dir)
+    return run_dir
+
+
+def _build(p: Plan, base_dir: Path | None) -> tuple[MultiExitNet, dict[str, Any] | None]:
+    """The starting model: seeded fresh init, or the base checkpoint, pruned as the recipe asks."""
+    recipe = p.recipe
+    if base_dir is None:
+        with seeded_global_rng(derive_seed(recipe.seed, "init"), torch.device("cpu")):
+            return create_model(p.arch, **p.arch_kwargs), None
+    model = load_checkpoint(base_dir).model
+    spec = recipe.prune
+    if spec is None:
+        return model, None
+    if spec.kind == "structured":
+        return model, pruning.prune_structured(model, float(spec.target_mflops))  # type: ignore[arg-type]
+    amount = spec.target_sparsity or pruning.sparsity_for_mflops(model, float(spec.target_mflops))  # type: ignore[arg-type]
+    return model, {**pruning.prune_unstructured(model, amount), "target_mflops": spec.target_mflops}
+
+
+@torch.no_grad()
+def _val_logits(model: MultiExitNet, data: Dataset, device: torch.device) -> ExitLogits:
+    model.eval()
+    parts = [model(data.x[i : i + VAL_BATCH].to(device)) for i in range(0, len(data), VAL_BATCH)]
+    return [torch.cat([part[e] for part in parts]).cpu() for e in range(model.num_exits)]
+
+
+def _card(
+    p: Plan,
+    trainer: Trainer,
+    model: MultiExitNet,
+    val: Dataset,
+    train_data: Dataset,
+    base_dir: Path | None,
+    prune_info: dict[str, Any] | None,
+    device: torch.device,
+) -> ModelCard:
+    """Thresholds fitted on the validation hold-out (MSDNet equal shares, then the recipe's shift), plus the
+    provenance a reader needs to trust or redo the run."""
+    recipe, n = p.recipe, model.num_exits
+    logits = _val_logits(model, val, device)
+    shift = recipe.thresholds
+    base_t = fit_thresholds(logits) if n > 1 else []
+    thresholds = adjust(base_t, shift.scale, shift.offset)
+    exits = route(logits, thresholds)
+    fractions = [float((exits == i).float().mean()) for i in range(n)]
+    costs = exit_costs(model)
+    versions = {"rdibench": rdibench.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    if prune_info:
+        versions["torch_pruning"] = tp.__version__
+    training = {
+        "recipe": recipe.model_dump(mode="json"),
+        "recipe_hash": p.hash,
+        "recipe_file": str(recipe.source) if recipe.source else None,
+        "seed": recipe.seed,
+        "device": str(device),
+        "versions": versions,
+        "data": {"train": train_data.provenance(), "val": val.provenance()},
+        "base": {"path": str(base_dir), "weights_sha256": read_card(base_dir).weights_sha256} if base_dir else None,
+        "iterations": trainer.iteration,
+        "wall_time_s": trainer.wall_time_s,
+        "resumes": trainer.resumes,
+        "curves": trainer.curves,
+        "mflops": costs.to_dict(),
+        "val": {
+            "clean_acc_per_exit": [float((z.argmax(1) == val.y).float().mean()) for z in logits],
+            "clean_acc_routed": float((routed_logits(logits, exits).argmax(1) == val.y).float().mean()),
+            "exit_fractions": fractions,
+            "expected_mflops": {c: expected_mflops(fractions, costs.of(c)) for c in ("paper", "full")},
+        },
+    }
+    data = recipe.data
+    fit = ThresholdFit(
+        protocol="held-out",
+        split=f"{data.dataset}/val n={len(val)} (val_size {data.val_size}, val_seed {data.val_seed})",
+        n=len(val),
+        base=base_t,
+        scale=shift.scale,
+        offset=shift.offset,
+    )
+    shifted = shift.scale is not None or shift.offset is not None
+    return ModelCard(
+        name=recipe.name,
+        arch=p.arch,
+        arch_kwargs=p.arch_kwargs,
+        dataset=data.dataset,
+        num_exits=n,
+        thresholds=thresholds,
+        threshold_fit=fit if n > 1 else None,
+        threshold_shift=ThresholdShift(scale=shift.scale, offset=shift.offset, origin=f"recipe {recipe.name}")
+        if shifted
+        else None,
+        source=f"rdibench train {recipe.name} (recipe sha256 {p.hash[:12]})",
+        defence=recipe.defence.label(),
+        training=training,
+        pruning=prune_info,
+    )

@@ -1,0 +1,102 @@
+"""The runner: complete result directories, SIGKILL + --resume equal to an uninterrupted run, the cell cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rdibench.cli.main import main
+from rdibench.core.errors import ResultsError
+from rdibench.results import RunDir
+from tests.runner.conftest import write_suite
+
+FILES = ["manifest.json", "cells.jsonl", "metrics.csv", "table.md", "table.tex", "leaderboard.json"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "RDIBENCH_DATA": "data", "RDIBENCH_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RDIBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def _run_cli(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main([*args, "--data-dir", "data", "--quiet"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_run_writes_a_complete_result_directory(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path, tiny_ckpt)
+    code, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "results")], tmp_path, capsys)
+    assert code == 0
+    run_dir = Path(out.strip().splitlines()[-1])  # the run directory is the last line of output
+    assert run_dir.parent == tmp_path / "results" / "tiny"
+    for name in FILES:
+        assert (run_dir / name).is_file(), name
+    assert sorted(p.name for p in (run_dir / "plots").glob("*.png")) == ["exit_fractions_rdi.png", "tradeoff.png"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for key in ("git", "versions", "config_hash", "data", "models", "seeds", "started_at", "finished_at"):
+        assert manifest[key] is not None, key
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert len(metrics) == 1 + 3 + 4  # clean, single on 3 exits, average, max-average, routing, fgsm
+    cells = RunDir.open(run_dir).cells()
+    assert all(c["status"] == "ok" and c["sanity"]["in_eps_ball"] for c in cells if c["attack"] != "clean")
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_ckpt: Path, tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, tiny_ckpt, n=96, steps=6)
+    env = _env(tmp_path)
+    base = [sys.executable, "-m", "rdibench.cli.main", "run", str(suite), "--quiet", "--no-cache"]
+    proc = subprocess.Popen([*base, "--out", str(tmp_path / "killed")], env=env, stdout=subprocess.PIPE)
+    cells_file = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "killed").glob("tiny/*/cells.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 3:
+            cells_file = found[0]
+            break
+        time.sleep(0.05)
+    assert cells_file is not None, "the run never wrote three cells"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_dir = cells_file.parent
+    partial = len(cells_file.read_text().splitlines())
+    assert 3 <= partial < 8, "the kill must land mid-run"
+    subprocess.run([*base, "--resume", str(killed_dir)], env=env, check=True, capture_output=True)
+    subprocess.run([*base, "--out", str(tmp_path / "whole")], env=env, check=True, capture_output=True)
+    whole_dir = next((tmp_path / "whole").glob("tiny/*"))
+    resumed = pd.read_csv(killed_dir / "metrics.csv").drop(columns="wall_s")
+    uninterrupted = pd.read_csv(whole_dir / "metrics.csv").drop(columns="wall_s")
+    pd.testing.assert_frame_equal(resumed, uninterrupted)
+    keys = [json.loads(line)["key"] for line in cells_file.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 8  # no cell lost, none duplicated
+
+
+def test_identical_cells_come_from_the_cache(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path, tiny_ckpt, n=32, steps=2)
+    _, first, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r")], tmp_path, capsys)
+    _, second, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r")], tmp_path, capsys)
+    a, b = RunDir.open(first.splitlines()[-1]).cells(), RunDir.open(second.splitlines()[-1]).cells()
+    assert a[0]["key"] == b[0]["key"] and all(c.get("cached") for c in b)
+    assert [c["metrics"] for c in a] == [c["metrics"] for c in b]
+    assert first.splitlines()[-1] != second.splitlines()[-1]  # a new directory, never overwritten
+
+
+def test_resume_refuses_a_changed_suite(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path, tiny_ckpt, n=16, steps=1)
+    _, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r"), "--only", "*clean*"], tmp_path, capsys)
+    changed = write_suite(tmp_path, tiny_ckpt, n=16, steps=2)
+    code, _, err = _run_cli(["run", str(changed), "--resume", out.splitlines()[-1]], tmp_path, capsys)
+    assert code == ResultsError.exit_code
+    assert "different version of this suite" in err

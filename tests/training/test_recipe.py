@@ -1,0 +1,110 @@
+"""Recipes: the paper presets match paper.md §5, and every bad recipe fails on load naming key, line and fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rdibench.core.errors import ConfigError
+from rdibench.training import TrainRecipe, load_recipe, plan, presets
+from rdibench.training.recipe import ScheduleRecipe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_paper_presets_follow_the_authors_code() -> None:
+    assert presets() == ["paper-cifar-mobilenetv2", "paper-cifar-resnet38", "paper-mnist"]
+    m = load_recipe("paper-mnist")
+    a = m.defence.attack
+    assert (m.model.arch, m.defence.kind, m.defence.objective) == ("rdi_smallcnn", "rdi", "max_average")
+    assert (a.eps, a.steps, a.step_size, a.random_start) == (0.3, 40, 0.01, True)
+    assert (m.optimizer.lr, m.optimizer.momentum, m.optimizer.weight_decay, m.batch_size) == (0.033, 0.9, 5e-4, 256)
+    assert (m.schedule.iterations, m.schedule.milestones, m.schedule.gamma) == (13100, [11700, 12900], 0.1)
+    assert m.thresholds.scale == [3.0, 4.0] and m.data.augment == "none"
+    r = load_recipe("paper-cifar-resnet38")
+    assert (r.defence.attack.eps, r.defence.attack.step_size, r.defence.attack.steps) == (8 / 255, 2 / 255, 10)
+    assert (r.optimizer.lr, r.optimizer.weight_decay, r.batch_size) == (0.1, 1e-4, 128)
+    assert (r.schedule.iterations, r.schedule.milestones, r.data.augment) == (64000, [32000, 48000], "crop_flip")
+    mob = load_recipe("paper-cifar-mobilenetv2")
+    assert (mob.model.arch, mob.optimizer.lr, mob.schedule.iterations) == ("rdi_mobilenetv2", 0.05, 82000)
+    assert mob.schedule.milestones == [61700, 70000, 78000]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "baselines").rglob("*.yaml")), ids=lambda p: p.stem)
+def test_committed_cpu_recipes_are_valid(path: Path) -> None:
+    plan(load_recipe(path))  # includes resolving each base recipe and checking pruning targets
+
+
+def test_schedule_is_a_pure_function_of_the_iteration() -> None:
+    s = ScheduleRecipe(iterations=100, milestones=[50, 80], warmup={"iterations": 10, "lr": 0.01})
+    assert [s.lr_at(i, 1.0) for i in (0, 9, 10, 49, 50, 79, 80)] == pytest.approx([0.01, 0.01, 1, 1, 0.1, 0.1, 0.01])
+    short = s.shortened(10)
+    assert (short.iterations, short.milestones, short.warmup.iterations) == (10, [5, 8], 1)
+
+
+def test_iteration_override_is_recorded_in_the_hash(make_recipe: Callable[..., TrainRecipe]) -> None:
+    r = make_recipe()
+    short = r.with_iterations(4)
+    assert short.schedule.iterations == 4 and short.source == r.source
+    assert plan(short).hash != plan(r).hash
+
+
+def test_unknown_key_names_path_line_and_suggestion(recipe_file: Callable[..., Path]) -> None:
+    path = recipe_file(schedule={"gama": 0.1})
+    with pytest.raises(ConfigError) as e:
+        load_recipe(path)
+    line = path.read_text().splitlines().index("  gama: 0.1") + 1
+    assert str(path) in str(e.value) and f"line {line}: schedule.gama: unknown key" in str(e.value)
+    assert "Did you mean 'gamma'?" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"batch_size": "big"}, "batch_size: Input should be a valid integer"),
+        ({"defence": {"kind": "rdii"}}, "Did you mean 'rdi'?"),
+        ({"model": {"arch": "smalcnn"}}, "Did you mean 'smallcnn'"),
+        ({"model": {"kwargs": {"widht": 0.5}}}, "kwargs.widht: smallcnn takes no 'widht'. Did you mean 'width'?"),
+        ({"model": {"kwargs": {"width": 0}}}, "kwargs.width must be a number > 0"),
+        ({"schedule": {"milestones": [8]}}, "milestones must lie in 1..7"),
+        ({"optimizer": None}, "optimizer: required key missing"),
+        ({"defence": {"kind": "rdi"}}, "objective is required for kind 'rdi'"),
+        ({"model": None, "base": "x", "prune": {"kind": "unstructured", "target_sparsity": 1.0}}, "less than 1"),
+        ({"model": None, "base": "x", "prune": {"kind": "structured", "target_mflops": -1}}, "greater than 0"),
+        ({"model": None, "base": "x", "prune": {"kind": "structured"}}, "needs target_mflops"),
+        ({"prune": {"kind": "structured", "target_mflops": 5}}, "prune needs base"),
+    ],
+)
+def test_bad_values_fail_on_load(recipe_file: Callable[..., Path], changes: dict, expected: str) -> None:
+    with pytest.raises(ConfigError, match="is invalid") as e:
+        load_recipe(recipe_file(**changes))
+    assert expected in str(e.value)
+
+
+def test_fractions_and_duplicate_keys(recipe_file: Callable[..., Path]) -> None:
+    r = load_recipe(recipe_file(defence={"attack": {"eps": "8/255", "step_size": "2/255"}}))
+    assert r.defence.attack.eps == pytest.approx(8 / 255)
+    path = recipe_file("dup")
+    path.write_text(path.read_text() + "seed: 2\n")
+    with pytest.raises(ConfigError, match="seed is given twice"):
+        load_recipe(path)
+
+
+def test_unknown_preset_suggests_close_names() -> None:
+    with pytest.raises(ConfigError, match="Did you mean 'paper-mnist'"):
+        load_recipe("paper-mnst")
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"defence": {"kind": "rdi", "objective": "average"}}, "defence.kind"),
+        ({"exit_weights": [1, 1]}, "exit_weights"),
+        ({"thresholds": {"scale": [3]}}, "thresholds.scale"),
+    ],
+)
+def test_model_dependent_checks_name_the_key(make_recipe: Callable[..., TrainRecipe], changes: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"line \d+: {key}: "):
+        plan(make_recipe(**changes))

@@ -1,0 +1,146 @@
+"""Real (tiny) training runs: the loss falls, seeds reproduce bit for bit, resume equals an uninterrupted run,
+the store reuses finished runs, and the card carries thresholds and provenance."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from rdibench.cli.main import main
+from rdibench.core.errors import ConfigError
+from rdibench.data import DataRoots
+from rdibench.models import load_checkpoint
+from rdibench.models.checkpoint import read_card
+from rdibench.training import TrainRecipe, train
+from rdibench.training.loop import Trainer
+from rdibench.training.run import STATE_FILE
+from rdibench.training.sampling import BatchSampler, crop_flip
+
+RDI = {
+    "model": {"arch": "rdi_smallcnn"},
+    "defence": {"kind": "rdi", "objective": "max_average", "attack": {"eps": 0.1, "steps": 1, "step_size": 0.1}},
+    "thresholds": {"scale": [3.0, 4.0]},
+}
+
+
+def weights(path: Path) -> str:
+    return read_card(path).weights_sha256
+
+
+def test_short_run_lowers_the_loss(make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path) -> None:
+    recipe = make_recipe(schedule={"iterations": 40, "milestones": []}, batch_size=32, eval_every=10)
+    card = read_card(train(recipe, out_dir=tmp_path / "run", data_roots=roots, progress=False))
+    curves = card.training["curves"]
+    assert [p["iteration"] for p in curves] == [10, 20, 30, 40]
+    assert curves[-1]["loss"] < 0.8 * curves[0]["loss"]
+    assert card.defence == "pgd-at (PGD-1, eps 0.1, step 0.1)" and card.thresholds == []
+
+
+def test_same_seed_same_weights_and_a_complete_card(
+    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path
+) -> None:
+    recipe = make_recipe(**RDI)
+    a = train(recipe, out_dir=tmp_path / "a", data_roots=roots, progress=False)
+    b = train(recipe, out_dir=tmp_path / "b", data_roots=roots, progress=False)
+    assert weights(a) == weights(b)
+    other = train(make_recipe(seed=2, **RDI), out_dir=tmp_path / "c", data_roots=roots, progress=False)
+    assert weights(other) != weights(a)
+
+    card = read_card(a)
+    t = card.training
+    assert card.defence == "rdi-max_average (PGD-1, eps 0.1, step 0.1)" and card.num_exits == 3
+    assert card.threshold_fit.protocol == "held-out" and card.threshold_fit.n == 64
+    assert card.thresholds == pytest.approx([card.threshold_fit.base[0] * 3, card.threshold_fit.base[1] * 4])
+    assert t["recipe"]["name"] == "tiny" and len(t["recipe_hash"]) == 64 and t["seed"] == 1
+    assert t["data"]["train"]["n"] == 512 and t["data"]["val"]["spec"]["split"] == "val"
+    assert t["data"]["train"]["selection_sha256"] and {"torch", "rdibench"} <= set(t["versions"])
+    assert t["mflops"]["paper"] == pytest.approx([0.818, 7.006, 9.256], abs=1e-3) and t["wall_time_s"] > 0
+    assert len(t["curves"][0]["adv_acc"]) == 3 and sum(t["val"]["exit_fractions"]) == pytest.approx(1)
+    assert not (a / STATE_FILE).exists() and (a / "recipe.yaml").is_file()
+    load_checkpoint(a)
+
+
+def _interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int, action: Callable[[], None]) -> None:
+    """Run ``action`` when the sampler draws its ``call``-th batch of this process."""
+    original, calls = BatchSampler.next, [0]
+
+    def next_batch(self: BatchSampler) -> tuple[torch.Tensor, torch.Tensor]:
+        calls[0] += 1
+        if calls[0] == call:
+            action()
+        return original(self)
+
+    monkeypatch.setattr(BatchSampler, "next", next_batch)
+
+
+def _crash() -> None:
+    raise RuntimeError("power cut")
+
+
+@pytest.mark.parametrize(
+    ("how", "error"),
+    [(lambda: os.kill(os.getpid(), signal.SIGINT), KeyboardInterrupt), (_crash, RuntimeError)],
+    ids=["ctrl-c", "crash"],
+)
+def test_resume_equals_uninterrupted(
+    make_recipe: Callable[..., TrainRecipe],
+    roots: DataRoots,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: Callable[[], None],
+    error: type[BaseException],
+) -> None:
+    recipe = make_recipe(**{**RDI, "defence": {**RDI["defence"], "objective": "average"}})
+    straight = train(recipe, out_dir=tmp_path / "straight", data_roots=roots, progress=False)
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 5, how)  # Ctrl-C: saved after iteration 5; crash: last periodic checkpoint is iteration 3
+        with pytest.raises(error):
+            train(recipe, out_dir=tmp_path / "cut", data_roots=roots, progress=False)
+    assert (tmp_path / "cut" / STATE_FILE).is_file()
+    with pytest.raises(ConfigError, match="--resume"):
+        train(recipe, out_dir=tmp_path / "cut", data_roots=roots, progress=False)
+    resumed = train(recipe, out_dir=tmp_path / "cut", data_roots=roots, progress=False, resume=True)
+    assert weights(resumed) == weights(straight)
+    a, b = read_card(resumed).training, read_card(straight).training
+    assert a["curves"] == b["curves"] and a["resumes"] == 1
+    assert read_card(resumed).thresholds == read_card(straight).thresholds
+
+
+def test_store_reuses_a_finished_run(
+    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = make_recipe(schedule={"iterations": 2, "milestones": []})
+    first = train(recipe, store=tmp_path / "store", data_roots=roots, progress=False)
+    assert first.parent == tmp_path / "store" and first.name.startswith("tiny-")
+    monkeypatch.setattr(Trainer, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    assert train(recipe, store=tmp_path / "store", data_roots=roots, progress=False) == first
+
+
+def test_cli_trains_and_prints_the_checkpoint(
+    recipe_file: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RDIBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "cli"
+    args = ["train", str(recipe_file()), "--out", str(out), "--iterations", "2", "--quiet", "--device", "cpu"]
+    assert main([*args, "--data-dir", str(Path(__file__).resolve().parents[2] / "data")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(out)
+    assert read_card(out).training["recipe"]["schedule"]["iterations"] == 2
+    assert main(["train", "paper-mnst", "--out", str(out)]) == 2
+
+
+def test_crop_flip_is_a_seeded_function_of_the_generator() -> None:
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a, b = crop_flip(x, g1), crop_flip(x, g2)
+    assert torch.equal(a, b) and a.shape == x.shape
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    windows = [padded[0, :, i : i + 8, j : j + 8] for i in range(9) for j in range(9)]
+    assert any(torch.equal(a[0], w) or torch.equal(a[0], w.flip(2)) for w in windows)
