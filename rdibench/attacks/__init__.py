@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rdibench.attacks.adapters import ArtAttack, AutoAttackAdapter, ExitView, TorchattacksAttack, view_for
 from rdibench.attacks.algorithms import ALGORITHMS, FGSM, PGD, WRM
 from rdibench.attacks.base import Attack, AttackParams, attack_mode, project_linf
+from rdibench.attacks.factory import list_attacks, make_attack
 from rdibench.attacks.maxavg import max_average, select_max_average, single_candidates
 from rdibench.attacks.objectives import (
     OBJECTIVES,
@@ -23,19 +25,26 @@ __all__ = [
     "OBJECTIVES",
     "PGD",
     "WRM",
+    "ArtAttack",
     "Attack",
     "AttackParams",
+    "AutoAttackAdapter",
     "Average",
+    "ExitView",
     "MaxAverage",
     "Objective",
     "Random",
     "Routing",
     "Single",
     "Slowdown",
+    "TorchattacksAttack",
     "attack_mode",
+    "list_attacks",
+    "make_attack",
     "make_objective",
     "max_average",
     "project_linf",
     "select_max_average",
     "single_candidates",
+    "view_for",
 ]

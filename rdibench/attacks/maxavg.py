@@ -13,10 +13,19 @@ from rdibench.models.multiexit import MultiExitNet
 
 
 def single_candidates(
-    attack: Attack, model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int]
+    attack: Attack,
+    model: MultiExitNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seeds: Sequence[int],
+    *,
+    train_mode: bool = False,
 ) -> list[torch.Tensor]:
     """x_adv_k = attack(single(k)) for every exit k, each from its own random start (seed ``seeds[k]``)."""
-    return [attack(model, x, y, Single(k=k), generator=make_generator(seed, x.device)) for k, seed in enumerate(seeds)]
+    return [
+        attack(model, x, y, Single(k=k), generator=make_generator(seed, x.device), train_mode=train_mode)
+        for k, seed in enumerate(seeds)
+    ]
 
 
 @torch.no_grad()
@@ -35,7 +44,17 @@ def select_max_average(
 
 
 def max_average(
-    attack: Attack, model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int]
+    attack: Attack,
+    model: MultiExitNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seeds: Sequence[int],
+    *,
+    train_mode: bool = False,
 ) -> torch.Tensor:
-    """Run the single attacks, then select (use :func:`select_max_average` directly to reuse candidates)."""
-    return select_max_average(model, single_candidates(attack, model, x, y, seeds), y)
+    """Run the single attacks, then select (use :func:`select_max_average` directly to reuse candidates).
+
+    ``train_mode`` runs attacks and selection with the model in train mode, as the authors' defence does.
+    """
+    candidates = single_candidates(attack, model, x, y, seeds, train_mode=train_mode)
+    return select_max_average(model, candidates, y, train_mode=train_mode)

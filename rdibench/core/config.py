@@ -15,16 +15,21 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
-def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int], source: str) -> None:
+    """1-based line of every key path; a key given twice is an error (PyYAML would silently keep the last)."""
     out[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key, value in node.value:
-            out[(*loc, key.value)] = key.start_mark.line + 1
-            _lines(value, (*loc, key.value), out)
-            out[(*loc, key.value)] = key.start_mark.line + 1
+            sub = (*loc, key.value)
+            if key.value in seen and key.value != "<<":
+                raise ConfigError(f"{source}:{key.start_mark.line + 1}: {'.'.join(map(str, sub))}: key given twice")
+            seen.add(key.value)
+            _lines(value, sub, out, source)
+            out[sub] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _lines(item, (*loc, i), out)
+            _lines(item, (*loc, i), out, source)
 
 
 def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
@@ -40,7 +45,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
     lines: dict[Loc, int] = {}
     if node is not None:
-        _lines(node, (), lines)
+        _lines(node, (), lines, str(path))
     return data, lines
 
 
@@ -91,6 +96,8 @@ def describe_errors(e: ValidationError, model: type[BaseModel], source: str, lin
             node = _schema_at(schema, loc)
             if node and node.get("description"):
                 msg = f"{msg} ({node['description']})"
+        elif "input" in err and not isinstance(err["input"], (dict, list)):
+            msg = f"{msg.removeprefix('Value error, ')} (got {err['input']!r})"
         out.append(f"{source}{f':{line}' if line else ''}: {where}: {msg}")
     return "\n".join(out)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rdibench.attacks import ALGORITHMS, Attack, Average, Objective, Single, select_max_average
+from rdibench.attacks import ALGORITHMS, Attack, Average, Objective, Single, max_average
 from rdibench.core.seeding import derive_seed, make_generator
 from rdibench.core.types import ExitLogits
 from rdibench.models.multiexit import MultiExitNet
@@ -29,23 +29,19 @@ class Defence:
             ALGORITHMS.get(recipe.attack.algorithm)(**recipe.attack.params()) if recipe.attack else None
         )
 
-    def _generator(self, iteration: int, exit_index: int, device: torch.device) -> torch.Generator:
-        return make_generator(derive_seed(self.seed, "attack", iteration, exit_index), device)
+    def _seed(self, iteration: int, exit_index: int) -> int:
+        return derive_seed(self.seed, "attack", iteration, exit_index)
 
     def adversarial(self, model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, iteration: int) -> torch.Tensor | None:
         """x_adv for this batch (None without a defence attack)."""
         if self.attack is None:
             return None
         if self.recipe.objective == "max_average":
-            candidates = [
-                self.attack(
-                    model, x, y, Single(k=k), generator=self._generator(iteration, k, x.device), train_mode=True
-                )
-                for k in range(model.num_exits)
-            ]
-            return select_max_average(model, candidates, y, train_mode=True)
+            seeds = [self._seed(iteration, k) for k in range(model.num_exits)]
+            return max_average(self.attack, model, x, y, seeds, train_mode=True)
         objective: Objective = Average() if self.recipe.objective == "average" else Single(k=-1)
-        return self.attack(model, x, y, objective, generator=self._generator(iteration, -1, x.device), train_mode=True)
+        generator = make_generator(self._seed(iteration, -1), x.device)
+        return self.attack(model, x, y, objective, generator=generator, train_mode=True)
 
     def loss(self, clean: ExitLogits, adv: ExitLogits | None, y: torch.Tensor) -> torch.Tensor:
         """Weighted sum over exits of batch-mean cross-entropies (clean only without an attack)."""

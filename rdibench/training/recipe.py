@@ -11,21 +11,18 @@ import difflib
 import inspect
 import itertools
 import re
-import types
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from rdibench.attacks.algorithms.pgd import PGDParams
+from rdibench.core.config import Loc, load_yaml, validate
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataSpec
 from rdibench.models.registry import MODELS, list_models
 
 PRESETS_DIR = Path(__file__).parent / "recipes"
-Loc = tuple[str | int, ...]
 
 
 class _Strict(BaseModel):
@@ -280,79 +277,11 @@ def load_recipe(path_or_name: str | Path) -> TrainRecipe:
                 f"Presets: {', '.join(presets())}."
             )
         path = PRESETS_DIR / f"{path_or_name}.yaml"
-    text = path.read_text()
-    try:
-        lines = _key_lines(yaml.compose(text, Loader=yaml.SafeLoader), ())
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"recipe {path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"recipe {path}: expected a mapping of keys at the top level")
-    try:
-        recipe = TrainRecipe.model_validate(data)
-    except ValidationError as e:
-        problems = "\n".join(_describe(err, lines) for err in e.errors())
-        raise ConfigError(f"recipe {path} is invalid:\n{problems}") from None
+    data, lines = load_yaml(path)
+    recipe = validate(TrainRecipe, data, source=f"recipe {path}", lines=lines)
     recipe._source = path.resolve()
     recipe._lines = lines
     return recipe
-
-
-def _key_lines(node: yaml.Node | None, loc: Loc) -> dict[Loc, int]:
-    """1-based line of every key path in the YAML tree; a repeated key is an error (PyYAML keeps the last)."""
-    lines: dict[Loc, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            sub = (*loc, key.value)
-            if sub in lines:
-                raise ConfigError(f"line {key.start_mark.line + 1}: key {'.'.join(map(str, sub))} is given twice")
-            lines[sub] = key.start_mark.line + 1
-            lines.update(_key_lines(value, sub))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            lines.update(_key_lines(item, (*loc, i)))
-    return lines
-
-
-def _describe(err: Any, lines: dict[Loc, int]) -> str:
-    """One problem: line, key path, message, and for unknown keys or values the close allowed ones."""
-    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    key = ".".join(map(str, loc)) or "(top level)"
-    line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), None)
-    where = f"line {line}: " if line else ""
-    if err["type"] == "extra_forbidden":
-        allowed = _fields_at(TrainRecipe, loc[:-1])
-        return f"  {where}{key}: unknown key.{_hint(str(loc[-1]), allowed)} Allowed: {', '.join(allowed)}."
-    if err["type"] == "missing":
-        return f"  {where}{key}: required key missing"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "literal_error":
-        msg += "." + _hint(str(err["input"]), re.findall(r"'([^']*)'", err["ctx"]["expected"]))
-    elif "input" in err and not isinstance(err["input"], dict):
-        msg += f" (got {err['input']!r})"
-    return f"  {where}{key}: {msg}"
-
-
-def _fields_at(cls: type[BaseModel], loc: Loc) -> list[str]:
-    """Field names of the sub-model found by following ``loc`` from ``cls`` (through Optional and lists)."""
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = cls.model_fields.get(part)
-        sub = _model_in(field.annotation) if field else None
-        if sub is None:
-            return []
-        cls = sub
-    return list(cls.model_fields)
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
-        return next((m for a in typing.get_args(annotation) if (m := _model_in(a))), None)
-    return None
 
 
 def _hint(word: str, allowed: list[str]) -> str:

@@ -20,7 +20,8 @@ models:
   - {{name: rdi, checkpoint: {ckpt}}}
 attacks:
   - {{name: clean}}
-  - {{name: pgd-single, algorithm: pgd, objective: single, exit: all, params: {{eps: 0.3, steps: {steps}, step_size: 0.1}}}}
+  - {{name: pgd-single, algorithm: pgd, objective: single, exit: all,
+     params: {{eps: 0.3, steps: {steps}, step_size: 0.1}}}}
   - {{name: pgd-avg, algorithm: pgd, objective: average, params: {{eps: 0.3, steps: {steps}, step_size: 0.1}}}}
   - {{name: pgd-maxavg, algorithm: pgd, objective: max_average, params: {{eps: 0.3, steps: {steps}, step_size: 0.1}}}}
   - {{name: pgd-routing, algorithm: pgd, objective: routing, params: {{eps: 0.3, steps: {steps}, step_size: 0.1}}}}
@@ -36,8 +37,14 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory, roots: DataRoots) -> Pat
     val = load(DataSpec(dataset="mnist", split="val", val_size=600), roots)
     with torch.no_grad():
         thresholds = inference.fit_thresholds(model(val.x))
-    card = ModelCard(name="rdi", arch="rdi_smallcnn", dataset="mnist", num_exits=3, thresholds=thresholds,
-                     source="random init (test fixture)")
+    card = ModelCard(
+        name="rdi",
+        arch="rdi_smallcnn",
+        dataset="mnist",
+        num_exits=3,
+        thresholds=thresholds,
+        source="random init (test fixture)",
+    )
     return save_checkpoint(model, card, tmp_path_factory.mktemp("tiny") / "rdi")
 
 

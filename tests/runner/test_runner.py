@@ -36,7 +36,9 @@ def _run_cli(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
     return code, captured.out, captured.err
 
 
-def test_run_writes_a_complete_result_directory(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_writes_a_complete_result_directory(
+    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     suite = write_suite(tmp_path, tiny_ckpt)
     code, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "results")], tmp_path, capsys)
     assert code == 0
@@ -83,7 +85,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_ckpt: Path, tmp_pa
     assert len(keys) == len(set(keys)) == 8  # no cell lost, none duplicated
 
 
-def test_identical_cells_come_from_the_cache(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_identical_cells_come_from_the_cache(
+    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     suite = write_suite(tmp_path, tiny_ckpt, n=32, steps=2)
     _, first, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r")], tmp_path, capsys)
     _, second, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r")], tmp_path, capsys)

@@ -56,8 +56,8 @@ def test_unknown_key_names_path_line_and_suggestion(recipe_file: Callable[..., P
     with pytest.raises(ConfigError) as e:
         load_recipe(path)
     line = path.read_text().splitlines().index("  gama: 0.1") + 1
-    assert str(path) in str(e.value) and f"line {line}: schedule.gama: unknown key" in str(e.value)
-    assert "Did you mean 'gamma'?" in str(e.value)
+    assert f"{path}:{line}: schedule.gama: unknown key" in str(e.value)
+    assert "did you mean 'gamma'?" in str(e.value)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_unknown_key_names_path_line_and_suggestion(recipe_file: Callable[..., P
         ({"model": {"kwargs": {"widht": 0.5}}}, "kwargs.widht: smallcnn takes no 'widht'. Did you mean 'width'?"),
         ({"model": {"kwargs": {"width": 0}}}, "kwargs.width must be a number > 0"),
         ({"schedule": {"milestones": [8]}}, "milestones must lie in 1..7"),
-        ({"optimizer": None}, "optimizer: required key missing"),
+        ({"optimizer": None}, "optimizer: Field required"),
         ({"defence": {"kind": "rdi"}}, "objective is required for kind 'rdi'"),
         ({"model": None, "base": "x", "prune": {"kind": "unstructured", "target_sparsity": 1.0}}, "less than 1"),
         ({"model": None, "base": "x", "prune": {"kind": "structured", "target_mflops": -1}}, "greater than 0"),
@@ -78,9 +78,9 @@ def test_unknown_key_names_path_line_and_suggestion(recipe_file: Callable[..., P
     ],
 )
 def test_bad_values_fail_on_load(recipe_file: Callable[..., Path], changes: dict, expected: str) -> None:
-    with pytest.raises(ConfigError, match="is invalid") as e:
+    with pytest.raises(ConfigError) as e:
         load_recipe(recipe_file(**changes))
-    assert expected in str(e.value)
+    assert expected.lower() in str(e.value).lower()
 
 
 def test_fractions_and_duplicate_keys(recipe_file: Callable[..., Path]) -> None:
@@ -88,7 +88,7 @@ def test_fractions_and_duplicate_keys(recipe_file: Callable[..., Path]) -> None:
     assert r.defence.attack.eps == pytest.approx(8 / 255)
     path = recipe_file("dup")
     path.write_text(path.read_text() + "seed: 2\n")
-    with pytest.raises(ConfigError, match="seed is given twice"):
+    with pytest.raises(ConfigError, match="seed: key given twice"):
         load_recipe(path)
 
 
