@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rdibench.attacks.objectives import OBJECTIVES
 from rdibench.core.hashing import sha256_json
+from rdibench.data import DataSpec
 
 CLEAN = "clean"
 
@@ -60,6 +61,7 @@ class ModelSpec(BaseModel):
     import_path: Path | None = Field(None, description="the external file to import")
     recipe: str | None = Field(None, description="training recipe (path or preset) trained or reused from the store")
     thresholds: ThresholdSpec | None = Field(None, description="this model's threshold protocol (default: the suite's)")
+    data: DataSpec | None = Field(None, description="this model's evaluation selection (default: the suite's data)")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -87,6 +89,9 @@ class AttackSpec(BaseModel):
     exit: int | Literal["all"] | None = Field(None, description="exit index for objective single; 'all' expands")
     params: dict[str, Any] = Field(default_factory=dict, description="algorithm settings (eps, steps, step_size...)")
     probe: bool = Field(False, description="also run the sanity probes (unbounded eps, more steps, larger eps)")
+    dataset: Literal["mnist", "cifar10"] | None = Field(
+        None, description="run only on models evaluated on this dataset (suites mixing MNIST and CIFAR-10)"
+    )
 
     @field_validator("objective")
     @classmethod

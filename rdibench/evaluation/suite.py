@@ -43,6 +43,10 @@ class SuiteConfig(BaseModel):
     def config_hash(self) -> str:
         return sha256_json(self.model_dump(mode="json"))
 
+    def data_for(self, model: ModelSpec) -> DataSpec:
+        """The selection a model is evaluated on: its own ``data``, else the suite's."""
+        return model.data or self.data
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -66,7 +70,10 @@ def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
     cells: list[Cell] = []
     for model in suite.models:
         per_model: list[Cell] = []
+        dataset = suite.data_for(model).dataset
         for attack in suite.attacks:
+            if attack.dataset not in (None, dataset):
+                continue
             if attack.exit == "all":
                 per_model += [Cell(model, attack, k) for k in range(num_exits[model.name])]
             else:

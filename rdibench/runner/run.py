@@ -68,23 +68,36 @@ class LoadedModel:
 @dataclass
 class Context:
     suite: SuiteConfig
-    data: Dataset
+    data: dict[str, Dataset]  # by model name: models may evaluate different selections
     models: dict[str, LoadedModel]
     code_version: str
     cache_dir: Path
     adv_cache: AdvCache = field(default_factory=dict)
 
 
-def _load_models(suite: SuiteConfig, data: Dataset, roots: DataRoots, cache: Path) -> dict[str, LoadedModel]:
+def _load_data(suite: SuiteConfig, roots: DataRoots) -> dict[str, Dataset]:
+    """Each distinct selection is loaded once; the result maps model names to their data."""
+    loaded: dict[str, Dataset] = {}
+    out = {}
+    for spec in suite.models:
+        data_spec = suite.data_for(spec)
+        key = data_spec.model_dump_json()
+        if key not in loaded:
+            loaded[key] = load(data_spec, roots)
+        out[spec.name] = loaded[key]
+    return out
+
+
+def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots, cache: Path) -> dict[str, LoadedModel]:
     out = {}
     for spec in suite.models:
         ckpt = resolve_model(spec, cache, roots)
-        if ckpt.card.dataset != suite.data.dataset:
-            raise ResultsError(
-                f"model {spec.name!r} is a {ckpt.card.dataset} model; the suite evaluates {suite.data.dataset}"
-            )
+        dataset = suite.data_for(spec).dataset
+        if ckpt.card.dataset != dataset:
+            raise ResultsError(f"model {spec.name!r} is a {ckpt.card.dataset} model; it is evaluated on {dataset}")
         protocol = spec.thresholds or suite.thresholds
-        thresholds, record = resolve_thresholds(protocol, ckpt, data.x, roots, batch_size=suite.batch_size)
+        x = data[spec.name].x
+        thresholds, record = resolve_thresholds(protocol, ckpt, x, roots, batch_size=suite.batch_size)
         out[spec.name] = LoadedModel(
             ckpt,
             ckpt.card.weights_sha256,
@@ -116,7 +129,7 @@ def _cache_key(cell: Cell, ctx: Context) -> str:
             "model": m.sha256,
             "attack": cell.attack.signature(cell.exit),
             "probe": cell.attack.probe,
-            "data": ctx.data.checksum,
+            "data": ctx.data[cell.model.name].checksum,
             "thresholds": m.thresholds,
             "seed": m.seed,
             "batch": ctx.suite.batch_size,
@@ -137,17 +150,18 @@ def _identity(cell: Cell, ctx: Context) -> dict[str, Any]:
 
 def _record(cell: Cell, ctx: Context, result: CellResult | None, error: str | None) -> dict[str, Any]:
     m = ctx.models[cell.model.name]
+    data = ctx.data[cell.model.name]
     base = {
         **_identity(cell, ctx),
         "model_sha256": m.sha256,
         "attack_family": cell.attack.algorithm,
         "objective": None if cell.attack.algorithm == CLEAN else cell.attack.objective,
         "exit": cell.exit,
-        "dataset": ctx.data.spec.dataset,
-        "data_label": ctx.data.label,
-        "lossy": ctx.data.lossy,
-        "data_sha256": ctx.data.checksum,
-        "n": len(ctx.data),
+        "dataset": data.spec.dataset,
+        "data_label": data.label,
+        "lossy": data.lossy,
+        "data_sha256": data.checksum,
+        "n": len(data),
         "seed": m.seed,
         "thresholds": m.thresholds,
         "threshold_protocol": m.threshold_record.get("protocol"),
@@ -167,7 +181,7 @@ def _record(cell: Cell, ctx: Context, result: CellResult | None, error: str | No
             result.exit_clean.numpy(),
             result.exit_adv.numpy(),
         ),
-        "index": encode_index(ctx.data.index.numpy()),
+        "index": encode_index(data.index.numpy()),
     }
 
 
@@ -179,8 +193,8 @@ def _evaluate(cell: Cell, ctx: Context, progress: Progress | None) -> dict[str, 
             m.sha256,
             cell.attack,
             cell.exit,
-            ctx.data.x,
-            ctx.data.y,
+            ctx.data[cell.model.name].x,
+            ctx.data[cell.model.name].y,
             m.thresholds,
             m.costs,
             seed=m.seed,
@@ -224,7 +238,7 @@ def _manifest(suite: SuiteConfig, source: dict[str, str], ctx: Context, notes: s
         "code_version": ctx.code_version,
         "seed": suite.seed,
         "seeds": {name: m.seed for name, m in ctx.models.items()},
-        "data": ctx.data.provenance(),
+        "data": {name: d.provenance() for name, d in ctx.data.items()},
         "models": {
             name: {
                 "sha256": m.sha256,
@@ -241,7 +255,7 @@ def _manifest(suite: SuiteConfig, source: dict[str, str], ctx: Context, notes: s
 
 def prepare(suite: SuiteConfig, roots: DataRoots) -> tuple[Context, list[Cell]]:
     """Load the data and models of a suite, resolve thresholds, and expand the cells in run order."""
-    data = load(suite.data, roots)
+    data = _load_data(suite, roots)
     ctx = Context(suite, data, _load_models(suite, data, roots, roots.cache), environment.code_version(), roots.cache)
     return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()})
 
