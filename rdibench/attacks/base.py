@@ -86,11 +86,16 @@ class Attack:
     def loss_and_grad(
         self, model: MultiExitNet, x_adv: torch.Tensor, y: torch.Tensor, objective: Objective
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample objective and its input gradient; one forward gives every exit."""
+        """Per-sample objective and its input gradient; one forward gives every exit.
+
+        The exit logits are not kept past the loss, so the graph of exits the objective ignores is freed
+        before the backward (measurably faster for a single-exit objective on a CPU).
+        """
         x_adv = x_adv.detach().requires_grad_(True)
         with self.autocast(x_adv.device):
             logits: ExitLogits = model(x_adv)
         loss = objective(logits, y)
+        del logits
         (grad,) = torch.autograd.grad(loss.sum(), x_adv)
         return loss.detach(), grad
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from rdibench.cli.common import add_data_args, data_roots
 from rdibench.cli.progress import RichRunProgress
 from rdibench.evaluation import load_suite
-from rdibench.runner import RunOptions, run_suite
+from rdibench.runner import ExecutorConfig, RunOptions, run_suite
+from rdibench.runner.executors import KINDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,6 +20,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--only", metavar="PATTERN", help="only cells whose 'model|attack' key matches this glob")
     p.add_argument("--no-cache", action="store_true", help="recompute cells even when cached")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--executor",
+        choices=KINDS,
+        default="local",
+        help="where cells run: local (this process, one at a time), processes (worker processes on this "
+        "machine), ray (a Ray cluster; needs pip install 'rdibench[ray]')",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes, or ray without --address: cells at once (default: cores / --threads)",
+    )
+    p.add_argument(
+        "--address",
+        help="ray: the cluster to join, 'auto' (the one `ray start` made on this machine) or HOST:PORT; "
+        "default: start a local cluster for this run",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        help="times a cell is retried when its worker dies before it is recorded failed (default 2)",
+    )
     add_data_args(p)
     p.set_defaults(func=run)
 
@@ -26,13 +50,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     suite, source = load_suite(args.suite)
     roots = data_roots(args)
+    executor = ExecutorConfig(args.executor, args.workers, args.threads, args.address, args.max_retries)
     with RichRunProgress(enabled=False if args.quiet else None) as progress:
         result = run_suite(
             suite,
             source,
             roots,
             RunOptions(
-                out_root=args.out, resume=args.resume, only=args.only, cell_cache=not args.no_cache, progress=progress
+                out_root=args.out,
+                resume=args.resume,
+                only=args.only,
+                cell_cache=not args.no_cache,
+                progress=progress,
+                executor=executor,
             ),
         )
     cells = result.manifest["cells"]

@@ -11,8 +11,9 @@ from rdibench.models import Checkpoint, load_checkpoint
 from rdibench.models.importers import import_checkpoint
 
 
-def resolve_model(spec: ModelSpec, cache: Path, roots: DataRoots) -> Checkpoint:
-    """Load the model a suite names; imports are converted once into ``cache`` keyed by the file's sha256."""
+def resolve_model(spec: ModelSpec, cache: Path, roots: DataRoots, stores: list[Path] | None = None) -> Checkpoint:
+    """Load the model a suite names; imports are converted once into ``cache`` keyed by the file's sha256;
+    a recipe's model comes from the first store holding it (``stores``, then the cache), else is trained."""
     if spec.checkpoint is not None:
         return load_checkpoint(spec.checkpoint)
     if spec.import_path is not None and spec.import_kind is not None:

@@ -27,6 +27,9 @@ class SuiteConfig(BaseModel):
     output: Path = Field(Path("results"), description="root directory of result runs")
     data: DataSpec = Field(description="the evaluation selection")
     batch_size: int = Field(256, ge=1, description="images per attack batch")
+    stores: list[Path] = Field(
+        default_factory=list, description="read-only checkpoint stores searched for recipe models (e.g. committed)"
+    )
     thresholds: ThresholdSpec = Field(default_factory=ThresholdSpec)
     sanity: SanitySpec = Field(default_factory=SanitySpec)
     models: list[ModelSpec] = Field(min_length=1)
@@ -74,10 +77,16 @@ def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
         for attack in suite.attacks:
             if attack.dataset not in (None, dataset):
                 continue
+            n = num_exits[model.name]
             if attack.exit == "all":
-                per_model += [Cell(model, attack, k) for k in range(num_exits[model.name])]
-            else:
-                per_model.append(Cell(model, attack, attack.exit))
+                per_model += [Cell(model, attack, k) for k in range(n)]
+            elif attack.exit is not None and not -n <= attack.exit < n:
+                raise ConfigError(
+                    f"attack {attack.name!r}: exit {attack.exit} does not exist on model {model.name!r} "
+                    f"({n} exits: 0..{n - 1}, or -1 for the last)"
+                )
+            else:  # -1 and n-1 are the same attack: one signature, one seed, shared with max-average's candidates
+                per_model.append(Cell(model, attack, None if attack.exit is None else attack.exit % n))
         order = {CLEAN: 0, "max_average": 2}
         per_model.sort(key=lambda c: 0 if c.attack.algorithm == CLEAN else order.get(c.attack.objective, 1))
         cells += per_model
@@ -88,16 +97,29 @@ def load_suite(path: Path | str) -> tuple[SuiteConfig, dict[str, str]]:
     """Validate a suite file; returns the config (paths resolved) and its source facts (path, sha256)."""
     path = Path(path)
     data, lines = load_yaml(path)
+    if isinstance(data, dict):  # top-level x-* keys only hold YAML anchors (as docker-compose's)
+        data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
     suite = validate(SuiteConfig, data, source=str(path), lines=lines)
     base = path.resolve().parent
     resolved_models = [_resolve_paths(m, base, path) for m in suite.models]
-    suite = suite.model_copy(update={"models": resolved_models})
+    stores = [p if p.is_absolute() else base / p for p in suite.stores]
+    suite = suite.model_copy(update={"models": resolved_models, "stores": stores})
     _check_attacks(suite, path)
     return suite, {"path": str(path), "sha256": sha256_file(path)}
 
 
 def _resolve_paths(model: ModelSpec, base: Path, source: Path) -> ModelSpec:
-    updates = {}
+    updates: dict[str, object] = {}
+    if model.recipe is not None:
+        from rdibench.training import load_recipe, plan
+
+        recipe_path = base / model.recipe
+        try:
+            plan(load_recipe(recipe_path if recipe_path.is_file() else model.recipe))
+        except ConfigError as e:
+            raise ConfigError(f"{source}: models.{model.name}.recipe: {e}") from None
+        if recipe_path.is_file():
+            updates["recipe"] = str(recipe_path)
     for key in ("checkpoint", "import_path"):
         value = getattr(model, key)
         if value is not None:

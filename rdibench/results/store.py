@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -158,12 +159,16 @@ class RunDir:
             os.close(fd)
 
     def cells(self) -> list[dict[str, Any]]:
-        """Committed cell records, the latest per key (a resumed run may have retried a failed cell)."""
+        """Committed cell records, the latest per key (a resumed run may have retried a failed cell).
+
+        In suite order: a parallel executor appends cells as they finish, so records carry their
+        ``position`` in the suite; records without one keep file order, after those with one.
+        """
         latest: dict[str, dict[str, Any]] = {}
         for record in self._records():
             latest.pop(record["key"], None)
             latest[record["key"]] = record
-        return list(latest.values())
+        return sorted(latest.values(), key=lambda r: r.get("position", math.inf))
 
     def finished_keys(self) -> set[str]:
         """Keys whose latest record is ``ok``: what a resumed run skips. Failed cells are retried."""

@@ -12,37 +12,26 @@ import json
 import logging
 import os
 import tempfile
-import traceback
-from dataclasses import dataclass, field
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rdibench.core.errors import ResultsError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.data import DataRoots, Dataset, load
-from rdibench.evaluation import Cell, SuiteConfig, evaluate_cell, expand
-from rdibench.evaluation.cell import AdvCache, CellResult, failed_checks
+from rdibench.evaluation import Cell, SuiteConfig, expand
 from rdibench.evaluation.sources import resolve_model
-from rdibench.evaluation.specs import CLEAN
 from rdibench.evaluation.thresholds import resolve_thresholds
-from rdibench.flops import ExitCosts, exit_costs
-from rdibench.models import Checkpoint
+from rdibench.flops import exit_costs
 from rdibench.report import write_report
-from rdibench.results import RunDir, pack_flags
-from rdibench.results.flags import encode_index
+from rdibench.results import RunDir
 from rdibench.runner import environment
+from rdibench.runner.context import Context, LoadedModel, Progress, identity
+from rdibench.runner.executors import Executor, ExecutorConfig, make_executor
 
 log = logging.getLogger(__name__)
-
-
-class Progress(Protocol):
-    """What the CLI's progress display implements (the runner never prints)."""
-
-    def start(self, total: int, done: int) -> None: ...
-    def cell_started(self, key: str) -> None: ...
-    def cell_advanced(self, done: int, total: int) -> None: ...
-    def cell_finished(self, key: str, status: str, cached: bool) -> None: ...
 
 
 @dataclass
@@ -53,26 +42,7 @@ class RunOptions:
     cell_cache: bool = True
     progress: Progress | None = None
     notes: str = ""
-
-
-@dataclass
-class LoadedModel:
-    ckpt: Checkpoint
-    sha256: str
-    costs: ExitCosts
-    thresholds: list[float]
-    threshold_record: dict[str, Any]
-    seed: int
-
-
-@dataclass
-class Context:
-    suite: SuiteConfig
-    data: dict[str, Dataset]  # by model name: models may evaluate different selections
-    models: dict[str, LoadedModel]
-    code_version: str
-    cache_dir: Path
-    adv_cache: AdvCache = field(default_factory=dict)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
 
 def _load_data(suite: SuiteConfig, roots: DataRoots) -> dict[str, Dataset]:
@@ -91,7 +61,7 @@ def _load_data(suite: SuiteConfig, roots: DataRoots) -> dict[str, Dataset]:
 def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots, cache: Path) -> dict[str, LoadedModel]:
     out = {}
     for spec in suite.models:
-        ckpt = resolve_model(spec, cache, roots)
+        ckpt = resolve_model(spec, cache, roots, list(suite.stores))
         dataset = suite.data_for(spec).dataset
         if ckpt.card.dataset != dataset:
             raise ResultsError(f"model {spec.name!r} is a {ckpt.card.dataset} model; it is evaluated on {dataset}")
@@ -107,19 +77,6 @@ def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots,
             derive_seed(suite.seed, spec.name),
         )
     return out
-
-
-def cell_version(cell: Cell, suite: SuiteConfig) -> str:
-    """What makes two cells comparable (asv's benchmark version): attack settings and threshold protocol."""
-    from rdibench import __version__
-
-    return sha256_json(
-        {
-            "rdibench": __version__.split(".")[0:2],
-            "attack": cell.attack.signature(cell.exit),
-            "thresholds": (cell.model.thresholds or suite.thresholds).model_dump(mode="json"),
-        }
-    )[:12]
 
 
 def _cache_key(cell: Cell, ctx: Context) -> str:
@@ -139,76 +96,8 @@ def _cache_key(cell: Cell, ctx: Context) -> str:
     )
 
 
-def _identity(cell: Cell, ctx: Context) -> dict[str, Any]:
-    return {
-        "key": cell.key,
-        "cell_version": cell_version(cell, ctx.suite),
-        "model": cell.model.name,
-        "attack": cell.attack_name,
-    }
-
-
-def _record(cell: Cell, ctx: Context, result: CellResult | None, error: str | None) -> dict[str, Any]:
-    m = ctx.models[cell.model.name]
-    data = ctx.data[cell.model.name]
-    base = {
-        **_identity(cell, ctx),
-        "model_sha256": m.sha256,
-        "attack_family": cell.attack.algorithm,
-        "objective": None if cell.attack.algorithm == CLEAN else cell.attack.objective,
-        "exit": cell.exit,
-        "dataset": data.spec.dataset,
-        "data_label": data.label,
-        "lossy": data.lossy,
-        "data_sha256": data.checksum,
-        "n": len(data),
-        "seed": m.seed,
-        "thresholds": m.thresholds,
-        "threshold_protocol": m.threshold_record.get("protocol"),
-        "code_version": ctx.code_version,
-    }
-    if result is None:
-        return {**base, "status": "failed", "error": error, "wall_s": None}
-    bad = failed_checks(result.record["sanity"])
-    return {
-        **base,
-        **result.record,
-        "status": "failed" if bad else "ok",
-        "error": f"sanity checks failed: {', '.join(bad)}" if bad else None,
-        "flags": pack_flags(
-            result.clean_correct.numpy(),
-            result.adv_correct.numpy(),
-            result.exit_clean.numpy(),
-            result.exit_adv.numpy(),
-        ),
-        "index": encode_index(data.index.numpy()),
-    }
-
-
-def _evaluate(cell: Cell, ctx: Context, progress: Progress | None) -> dict[str, Any]:
-    m = ctx.models[cell.model.name]
-    try:
-        result = evaluate_cell(
-            m.ckpt.model,
-            m.sha256,
-            cell.attack,
-            cell.exit,
-            ctx.data[cell.model.name].x,
-            ctx.data[cell.model.name].y,
-            m.thresholds,
-            m.costs,
-            seed=m.seed,
-            batch_size=ctx.suite.batch_size,
-            sanity=ctx.suite.sanity,
-            cache=ctx.adv_cache,
-            progress=progress.cell_advanced if progress else None,
-        )
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as e:  # a failing cell is recorded, the run goes on
-        log.error("cell %s failed: %s", cell.key, e)
-        return _record(cell, ctx, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")
-    return _record(cell, ctx, result, None)
+def _cache_file(cell: Cell, ctx: Context) -> Path:
+    return ctx.cache_dir / "cells" / f"{_cache_key(cell, ctx)}.json"
 
 
 def _cached(path: Path) -> dict[str, Any] | None:
@@ -226,7 +115,9 @@ def _store(path: Path, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _manifest(suite: SuiteConfig, source: dict[str, str], ctx: Context, notes: str) -> dict[str, Any]:
+def _manifest(
+    suite: SuiteConfig, source: dict[str, str], ctx: Context, executor: Executor, notes: str
+) -> dict[str, Any]:
     return {
         "rdibench_version": environment.versions()["rdibench"],
         "suite": suite.model_dump(mode="json"),
@@ -249,6 +140,7 @@ def _manifest(suite: SuiteConfig, source: dict[str, str], ctx: Context, notes: s
             }
             for name, m in ctx.models.items()
         },
+        "executor": asdict(executor.config),
         "notes": notes,
     }
 
@@ -260,24 +152,16 @@ def prepare(suite: SuiteConfig, roots: DataRoots) -> tuple[Context, list[Cell]]:
     return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()})
 
 
-def evaluate_record(cell: Cell, ctx: Context, progress: Progress | None = None) -> dict[str, Any]:
-    """The full record of one cell (what ``rdibench eval`` prints and the runner stores)."""
-    return _evaluate(cell, ctx, progress)
-
-
-def _release(ctx: Context, cell: Cell, todo: list[Cell]) -> None:
-    """Drop a model's cached adversarial images once no remaining cell can reuse them (memory stays bounded)."""
-    sha = ctx.models[cell.model.name].sha256
-    rest = todo[todo.index(cell) + 1 :]
-    if not any(ctx.models[c.model.name].sha256 == sha for c in rest):
-        for key in [k for k in ctx.adv_cache if k[0] == sha]:
-            del ctx.adv_cache[key]
-
-
 def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, options: RunOptions) -> RunDir:
-    """Run (or resume) a suite; returns the run directory, whose report files are written at the end."""
+    """Run (or resume) a suite; returns the run directory, whose report files are written at the end.
+
+    The driver alone writes: cached cells first, then each cell the executor finishes, as it arrives
+    (any order; ``position`` keeps the suite order for the report). So result directories, flags, the
+    cell cache and ``resume`` behave the same under every executor.
+    """
+    executor = make_executor(options.executor)  # a bad flag or a missing Ray fails before anything loads
     ctx, cells = prepare(suite, roots)
-    cache_dir = ctx.cache_dir
+    position = {c.key: i for i, c in enumerate(cells)}
     if options.only:
         cells = [c for c in cells if fnmatch.fnmatch(c.key, options.only)]
     if options.resume is not None:
@@ -289,27 +173,31 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
             )
     else:
         root = options.out_root or suite.output
-        run = RunDir.create(root, suite.name, suite.config_hash(), _manifest(suite, source, ctx, options.notes))
+        manifest = _manifest(suite, source, ctx, executor, options.notes)
+        run = RunDir.create(root, suite.name, suite.config_hash(), manifest)
     done = run.finished_keys()
     todo = [c for c in cells if c.key not in done]
-    if options.progress:
-        options.progress.start(len(cells), len(cells) - len(todo))
+    progress = options.progress
+    if progress:
+        progress.start(len(cells), len(cells) - len(todo))
+
+    def commit(cell: Cell, record: dict[str, Any], cached: bool) -> None:
+        run.append_cell({**record, "position": position[cell.key]})
+        if progress:
+            progress.cell_finished(cell.key, record["status"], cached)
+
+    fresh = []
     for cell in todo:
-        if options.progress:
-            options.progress.cell_started(cell.key)
-        cache_file = cache_dir / "cells" / f"{_cache_key(cell, ctx)}.json"
-        record = _cached(cache_file) if options.cell_cache else None
-        cached = record is not None
-        if record is not None:  # same inputs under another display name or run: keep this run's identity
-            record = {**record, **_identity(cell, ctx), "cached": True}
-        else:
-            record = _evaluate(cell, ctx, options.progress)
+        record = _cached(_cache_file(cell, ctx)) if options.cell_cache else None
+        if record is None:
+            fresh.append(cell)
+        else:  # same inputs under another display name or run: keep this run's identity
+            commit(cell, {**record, **identity(cell, ctx), "cached": True}, cached=True)
+    with closing(executor.run(fresh, ctx, progress)) as finished:
+        for cell, record in finished:
             if record["status"] == "ok" and options.cell_cache:
-                _store(cache_file, record)
-        run.append_cell(record)
-        _release(ctx, cell, todo)
-        if options.progress:
-            options.progress.cell_finished(cell.key, record["status"], cached)
+                _store(_cache_file(cell, ctx), record)
+            commit(cell, record, cached=False)
     run.finish()
     write_report(run)
     return run

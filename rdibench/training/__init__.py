@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from rdibench.training.pruning import prune_structured, prune_unstructured
 from rdibench.training.recipe import TrainRecipe, load_recipe, presets
-from rdibench.training.run import plan, train
+from rdibench.training.run import find_trained, plan, train
 
-__all__ = ["TrainRecipe", "load_recipe", "plan", "presets", "prune_structured", "prune_unstructured", "train"]
+__all__ = [
+    "TrainRecipe",
+    "find_trained",
+    "load_recipe",
+    "plan",
+    "presets",
+    "prune_structured",
+    "prune_unstructured",
+    "train",
+]

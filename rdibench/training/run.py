@@ -132,6 +132,16 @@ def _store_dir(p: Plan, store: Path) -> Path:
     return store / f"{p.recipe.name}-{p.hash[:12]}"
 
 
+def find_trained(recipe: TrainRecipe, stores: list[Path]) -> Path | None:
+    """The finished checkpoint of exactly this recipe in the first store that has it (e.g. committed models)."""
+    p = plan(recipe)
+    for store in stores:
+        run_dir = _store_dir(p, store)
+        if (run_dir / CARD).is_file() and (read_card(run_dir).training or {}).get("recipe_hash") == p.hash:
+            return run_dir
+    return None
+
+
 def _train(
     p: Plan, run_dir: Path, store: Path, resume: bool, progress: bool, roots: DataRoots, device: torch.device
 ) -> Path:

@@ -58,12 +58,13 @@ def _block_branch() -> nn.Sequential:
     return nn.Sequential(nn.MaxPool2d(2), BasicBlock(32, 32), *_pool_fc(8, 32))
 
 
-def _blocks() -> list[nn.Module]:
-    """stem followed by the 18 blocks, in forward order."""
-    stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+def _blocks(width: float = 1.0) -> list[nn.Module]:
+    """stem followed by the 18 blocks, in forward order; ``width`` scales every stage's channels."""
+    c16, c32, c64 = (max(1, round(c * width)) for c in (16, 32, 64))
+    stem = nn.Sequential(nn.Conv2d(3, c16, 3, 1, 1, bias=False), nn.BatchNorm2d(c16), nn.ReLU())
     layers: list[nn.Module] = [stem]
-    cin = 16
-    for stage, cout in enumerate((16, 32, 64)):
+    cin = c16
+    for stage, cout in enumerate((c16, c32, c64)):
         for i in range(BLOCKS_PER_STAGE):
             layers.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1))
             cin = cout
@@ -83,9 +84,11 @@ def _init(model: MultiExitNet) -> MultiExitNet:
 
 
 @register_model
-def resnet38() -> MultiExitNet:
-    """Static ResNet-38 (564,122 parameters)."""
-    return _init(MultiExitNet([nn.Sequential(*_blocks())], [_pool_fc(8, 64)], arch="resnet38", input_shape=(3, 32, 32)))
+def resnet38(width: float = 1.0) -> MultiExitNet:
+    """Static ResNet-38 (564,122 parameters at width 1); ``width`` narrows it (the compressed baseline)."""
+    trunk = nn.Sequential(*_blocks(width))
+    head = _pool_fc(8, max(1, round(64 * width)))
+    return _init(MultiExitNet([trunk], [head], arch="resnet38", input_shape=(3, 32, 32)))
 
 
 @register_model

@@ -1,0 +1,199 @@
+"""What evaluating any cell of a run needs (the Context), and the one per-cell function every executor calls.
+
+Why one function: the numbers of a cell must not depend on where it ran. The driver builds the Context
+once (models loaded, thresholds and costs resolved, data selected); a worker, local or remote, receives
+it whole and calls :func:`evaluate_in_worker`, the same code the in-process executor runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rdibench.core.hashing import sha256_json
+from rdibench.data import Dataset
+from rdibench.evaluation import Cell, SuiteConfig, evaluate_cell
+from rdibench.evaluation.cell import AdvCache, CellResult, failed_checks
+from rdibench.evaluation.specs import CLEAN
+from rdibench.flops import ExitCosts
+from rdibench.models import Checkpoint
+from rdibench.results import pack_flags
+from rdibench.results.flags import encode_index
+from rdibench.runner import environment
+
+log = logging.getLogger(__name__)
+
+Event = tuple[Any, ...]
+"""What a worker reports while it evaluates: ``("started", key, where)`` or ``("advanced", key, done, total)``."""
+Notify = Callable[[Event], None]
+
+
+class Progress(Protocol):
+    """What the CLI's progress display implements (the runner never prints).
+
+    Several cells may run at once under a parallel executor, so every call names its cell; ``where`` is
+    ``host:pid`` of the process evaluating it.
+    """
+
+    def start(self, total: int, done: int) -> None: ...
+    def cell_started(self, key: str, where: str) -> None: ...
+    def cell_advanced(self, key: str, done: int, total: int) -> None: ...
+    def cell_finished(self, key: str, status: str, cached: bool) -> None: ...
+
+
+@dataclass
+class LoadedModel:
+    ckpt: Checkpoint
+    sha256: str
+    costs: ExitCosts
+    thresholds: list[float]
+    threshold_record: dict[str, Any]
+    seed: int
+
+
+@dataclass
+class Context:
+    """Everything a cell reads. Picklable, so parallel executors ship it to each worker once."""
+
+    suite: SuiteConfig
+    data: dict[str, Dataset]  # by model name: models may evaluate different selections
+    models: dict[str, LoadedModel]
+    code_version: str
+    cache_dir: Path
+    adv_cache: AdvCache = field(default_factory=dict)
+
+
+def where() -> str:
+    """``host:pid`` of this process: what the progress display shows for a running cell."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def cell_version(cell: Cell, suite: SuiteConfig) -> str:
+    """What makes two cells comparable (asv's benchmark version): attack settings and threshold protocol."""
+    from rdibench import __version__
+
+    return sha256_json(
+        {
+            "rdibench": __version__.split(".")[0:2],
+            "attack": cell.attack.signature(cell.exit),
+            "thresholds": (cell.model.thresholds or suite.thresholds).model_dump(mode="json"),
+        }
+    )[:12]
+
+
+def identity(cell: Cell, ctx: Context) -> dict[str, Any]:
+    """The fields that name a cell in this run (a cached record from another run takes them over)."""
+    return {
+        "key": cell.key,
+        "cell_version": cell_version(cell, ctx.suite),
+        "model": cell.model.name,
+        "attack": cell.attack_name,
+    }
+
+
+def cell_record(cell: Cell, ctx: Context, result: CellResult | None, error: str | None) -> dict[str, Any]:
+    """The stored record of a cell: its identity and inputs, then the result or the error that stopped it."""
+    m = ctx.models[cell.model.name]
+    data = ctx.data[cell.model.name]
+    base = {
+        **identity(cell, ctx),
+        "model_sha256": m.sha256,
+        "attack_family": cell.attack.algorithm,
+        "objective": None if cell.attack.algorithm == CLEAN else cell.attack.objective,
+        "exit": cell.exit,
+        "dataset": data.spec.dataset,
+        "data_label": data.label,
+        "lossy": data.lossy,
+        "data_sha256": data.checksum,
+        "n": len(data),
+        "seed": m.seed,
+        "thresholds": m.thresholds,
+        "threshold_protocol": m.threshold_record.get("protocol"),
+        "code_version": ctx.code_version,
+    }
+    if result is None:
+        return {**base, "status": "failed", "error": error, "wall_s": None}
+    bad = failed_checks(result.record["sanity"])
+    return {
+        **base,
+        **result.record,
+        "status": "failed" if bad else "ok",
+        "error": f"sanity checks failed: {', '.join(bad)}" if bad else None,
+        "flags": pack_flags(
+            result.clean_correct.numpy(),
+            result.adv_correct.numpy(),
+            result.exit_clean.numpy(),
+            result.exit_adv.numpy(),
+        ),
+        "index": encode_index(data.index.numpy()),
+    }
+
+
+def evaluate_record(
+    cell: Cell, ctx: Context, advanced: Callable[[int, int], None] | None = None, *, worker: str | None = None
+) -> dict[str, Any]:
+    """The full record of one cell (what ``rdibench eval`` prints and the runner stores).
+
+    ``worker`` (``host:pid``) is stored with the record. A failure inside the cell becomes a
+    ``failed`` record with the error text, so the run goes on.
+    """
+    m, data = ctx.models[cell.model.name], ctx.data[cell.model.name]
+    try:
+        result = evaluate_cell(
+            m.ckpt.model,
+            m.sha256,
+            cell.attack,
+            cell.exit,
+            data.x,
+            data.y,
+            m.thresholds,
+            m.costs,
+            seed=m.seed,
+            batch_size=ctx.suite.batch_size,
+            sanity=ctx.suite.sanity,
+            cache=ctx.adv_cache,
+            progress=advanced,
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # a failing cell is recorded, the run goes on
+        log.error("cell %s failed: %s", cell.key, e)
+        record = cell_record(cell, ctx, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")
+    else:
+        record = cell_record(cell, ctx, result, None)
+    return {**record, "worker": worker} if worker else record
+
+
+def evaluate_in_worker(cell: Cell, ctx: Context, notify: Notify) -> dict[str, Any]:
+    """Evaluate one cell in a worker process, reporting start and per-batch progress through ``notify``.
+
+    The worker's adversarial-image cache is dropped after the cell: max-average then recomputes the
+    single-exit images (same seeds, so the same numbers) instead of a worker's memory growing per cell.
+    """
+    here = where()
+    notify(("started", cell.key, here))
+    mismatch = _code_mismatch(ctx, here)
+    if mismatch:
+        return {**cell_record(cell, ctx, None, mismatch), "worker": here}
+    try:
+        return evaluate_record(cell, ctx, lambda done, total: notify(("advanced", cell.key, done, total)), worker=here)
+    finally:
+        ctx.adv_cache.clear()
+
+
+def _code_mismatch(ctx: Context, here: str) -> str | None:
+    """Why this worker must not evaluate (its rdibench source differs from the driver's, so its numbers
+    could silently differ), or None."""
+    version = environment.code_version()
+    if version == ctx.code_version:
+        return None
+    return (
+        f"worker {here} has rdibench code {version}, the driver {ctx.code_version}; "
+        "install the same rdibench (same commit) on every machine of the cluster"
+    )

@@ -1,0 +1,94 @@
+"""The Ray executor: each cell one Ray task on a cluster (an existing one, or a local one started for the run).
+
+Why Ray: it already has what scale-out needs, namely tasks with CPU requests placed on any machine of the
+cluster, retries when a worker dies, an object store that holds the run's models and data once per
+node, and ``ray start`` to make a cluster from any set of machines. Ray is an optional extra
+(``pip install "rdibench[ray]"``), imported only when this executor is chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from rdibench.core.errors import ConfigError
+from rdibench.evaluation import Cell
+from rdibench.runner.context import Context, Progress, cell_record, evaluate_in_worker
+from rdibench.runner.executors.base import ExecutorConfig, Finished, forward, longest_first
+
+try:
+    import ray
+    from ray.exceptions import RayError
+    from ray.util.queue import Queue
+except ImportError as e:
+    raise ConfigError(
+        f'--executor ray needs Ray, an optional extra of rdibench: pip install "rdibench[ray]" ({e})'
+    ) from None
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+"""How often the driver drains progress events while it waits for a cell to finish."""
+
+
+def _evaluate_task(cell: Cell, ctx: Context, threads: int, events: Queue) -> dict[str, Any]:
+    """The Ray task of one cell: ``ctx`` arrives from the object store, events go back through ``events``."""
+    torch.set_num_threads(threads)
+    return evaluate_in_worker(cell, ctx, events.put)
+
+
+class RayExecutor:
+    """Submits every cell as a task requesting ``threads`` CPUs, longest first, and streams results back.
+
+    Ray retries a task whose worker died ``max_retries`` times (``retry_exceptions=False``: an error
+    inside a cell is already a ``failed`` record, and would only fail again); after that the cell is
+    recorded failed with Ray's error and the run goes on.
+    """
+
+    def __init__(self, config: ExecutorConfig) -> None:
+        self.config = config
+
+    def run(self, cells: Sequence[Cell], ctx: Context, progress: Progress | None) -> Finished:
+        if not cells:
+            return
+        self._connect()
+        try:
+            threads = self.config.threads or 1
+            ctx_ref = ray.put(ctx)  # models and data enter the object store once for all tasks
+            events = Queue(actor_options={"num_cpus": 0})
+            task = ray.remote(_evaluate_task).options(
+                num_cpus=threads, max_retries=self.config.max_retries, retry_exceptions=False
+            )
+            refs = {task.remote(cell, ctx_ref, threads, events): cell for cell in longest_first(cells, ctx)}
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
+                for event in events.get_nowait_batch(events.qsize()):
+                    forward(event, progress)
+                for ref in done:
+                    cell = refs.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except RayError as e:
+                        log.error("cell %s failed after %d retries: %s", cell.key, self.config.max_retries, e)
+                        error = f"{type(e).__name__} after {self.config.max_retries} retries: {e}"
+                        record = cell_record(cell, ctx, None, error)
+                    yield cell, record
+        finally:
+            ray.shutdown()
+
+    def _connect(self) -> None:
+        """Join the cluster at ``address``, or start a local one with ``workers * threads`` CPUs."""
+        if self.config.address is None:
+            cpus = (self.config.workers or 1) * (self.config.threads or 1)
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False)
+            return
+        try:
+            ray.init(address=self.config.address)
+        except ConnectionError as e:
+            raise ConfigError(
+                f"no Ray cluster at --address {self.config.address} ({e}); start one with `ray start --head` "
+                "(see README: Running on a cluster), or omit --address to start a local one for this run"
+            ) from None

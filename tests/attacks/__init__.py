@@ -1,0 +1,1 @@
+"""Attacks: the contract, agreement with torchattacks and ART, objectives, adapters, bad settings."""
