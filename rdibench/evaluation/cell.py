@@ -15,7 +15,6 @@ from typing import Any
 import torch
 
 from rdibench.attacks import make_objective, select_max_average
-from rdibench.attacks.base import Attack
 from rdibench.attacks.factory import make_attack
 from rdibench.core.seeding import derive_seed, make_generator
 from rdibench.evaluation.specs import CLEAN, AttackSpec, SanitySpec
@@ -94,18 +93,15 @@ def attack_images(
     them from ``cache`` when a single-exit cell already computed them (identical seeds give identical
     candidates either way).
     """
-    attack = make_attack(spec.algorithm, spec.params)
-    n_batches = math.ceil(len(x) / batch_size)
     if spec.objective == "max_average":
         candidates = []
         for k in range(model.num_exits):
             single = spec.model_copy(update={"objective": "single", "exit": k})
-            key = _adv_key(model_id, single, k, thresholds)
-            if cache is None or key not in cache:
-                adv = _run(attack, model, single, k, x, y, thresholds, seed, batch_size, None)
-                if cache is not None:
-                    cache[key] = adv
-            candidates.append(cache[key] if cache is not None else adv)
+            candidates.append(
+                attack_images(
+                    model, model_id, single, k, x, y, thresholds, seed=seed, batch_size=batch_size, cache=cache
+                )
+            )
             if progress:
                 progress(k + 1, model.num_exits)
         return torch.cat(
@@ -117,34 +113,19 @@ def attack_images(
     key = _adv_key(model_id, spec, exit, thresholds)
     if cache is not None and key in cache:
         return cache[key]
-    adv = _run(attack, model, spec, exit, x, y, thresholds, seed, batch_size, progress, n_batches)
-    if cache is not None:
-        cache[key] = adv
-    return adv
-
-
-def _run(
-    attack: Attack,
-    model: MultiExitNet,
-    spec: AttackSpec,
-    exit: int | None,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    thresholds: Sequence[float],
-    seed: int,
-    batch_size: int,
-    progress: Progress | None,
-    n_batches: int = 0,
-) -> torch.Tensor:
+    attack = make_attack(spec.algorithm, spec.params)
     objective = make_objective(spec.objective, num_exits=model.num_exits, exit=exit, thresholds=thresholds)
-    signature = spec.signature(exit)
+    signature, n_batches = spec.signature(exit), math.ceil(len(x) / batch_size)
     out = []
     for b, i in enumerate(range(0, len(x), batch_size)):
         g = make_generator(derive_seed(seed, signature, b))
         out.append(attack(model, x[i : i + batch_size], y[i : i + batch_size], objective, generator=g))
         if progress:
             progress(b + 1, n_batches)
-    return torch.cat(out)
+    adv = torch.cat(out)
+    if cache is not None:
+        cache[key] = adv
+    return adv
 
 
 def jsonable(value: Any) -> Any:

@@ -37,21 +37,14 @@ def _weakened_suite(tmp_path: Path) -> Path:
     return path
 
 
+def _check(suite: Path, tmp_path: Path) -> int:
+    args = ["check", str(suite), "--against", str(REFERENCE), "--out", str(tmp_path / "r")]
+    return main([*args, "--data-dir", str(REPO / "data"), "--quiet"])
+
+
 @pytest.mark.slow
 def test_a_weakened_model_fails_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "check",
-            str(_weakened_suite(tmp_path)),
-            "--against",
-            str(REFERENCE),
-            "--out",
-            str(tmp_path / "r"),
-            "--data-dir",
-            str(REPO / "data"),
-            "--quiet",
-        ]
-    )
+    code = _check(_weakened_suite(tmp_path), tmp_path)
     out = capsys.readouterr().out
     assert code == 1, out
     assert "+" in out and "smallcnn.pgdat-quick" in out
@@ -59,17 +52,5 @@ def test_a_weakened_model_fails_the_check(tmp_path: Path, capsys: pytest.Capture
 
 @pytest.mark.slow
 def test_the_committed_models_pass_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "check",
-            str(SUITE),
-            "--against",
-            str(REFERENCE),
-            "--out",
-            str(tmp_path / "r"),
-            "--data-dir",
-            str(REPO / "data"),
-            "--quiet",
-        ]
-    )
+    code = _check(SUITE, tmp_path)
     assert code == 0, capsys.readouterr().out
