@@ -170,19 +170,29 @@ def evaluate_record(
     return {**record, "worker": worker} if worker else record
 
 
-def evaluate_in_worker(cell: Cell, ctx: Context, notify: Notify) -> dict[str, Any]:
+def evaluate_in_worker(
+    cell: Cell, ctx: Context, notify: Notify, reuse: AdvCache | None = None, keep: bool = False
+) -> tuple[dict[str, Any], AdvCache]:
     """Evaluate one cell in a worker process, reporting start and per-batch progress through ``notify``.
 
-    The worker's adversarial-image cache is dropped after the cell: max-average then recomputes the
-    single-exit images (same seeds, so the same numbers) instead of a worker's memory growing per cell.
+    ``reuse`` holds adversarial images that other cells computed: max-average takes its model's single-exit
+    candidates from it, as the in-process run does (same seeds, same images, so the same numbers as
+    recomputing them). With ``keep`` the images this cell computed come back for such reuse. The worker's
+    cache is emptied after the cell, so its memory does not grow from cell to cell.
     """
     here = where()
     notify(("started", cell.key, here))
     mismatch = _code_mismatch(ctx, here)
     if mismatch:
-        return {**cell_record(cell, ctx, None, mismatch), "worker": here}
+        return {**cell_record(cell, ctx, None, mismatch), "worker": here}, {}
+
+    def advanced(done: int, total: int) -> None:
+        notify(("advanced", cell.key, done, total))
+
+    ctx.adv_cache.update(reuse or {})
     try:
-        return evaluate_record(cell, ctx, lambda done, total: notify(("advanced", cell.key, done, total)), worker=here)
+        record = evaluate_record(cell, ctx, advanced, worker=here)
+        return record, dict(ctx.adv_cache) if keep else {}
     finally:
         ctx.adv_cache.clear()
 

@@ -152,6 +152,22 @@ def prepare(suite: SuiteConfig, roots: DataRoots) -> tuple[Context, list[Cell]]:
     return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()})
 
 
+def _open_run(
+    suite: SuiteConfig, source: dict[str, str], ctx: Context, executor: Executor, options: RunOptions
+) -> RunDir:
+    """The run directory: the one to resume (made by this very suite), or a new one."""
+    if options.resume is None:
+        manifest = _manifest(suite, source, ctx, executor, options.notes)
+        return RunDir.create(options.out_root or suite.output, suite.name, suite.config_hash(), manifest)
+    run = RunDir.open(options.resume)
+    if run.manifest.get("config_hash") != suite.config_hash():
+        raise ResultsError(
+            f"{options.resume} was made by a different version of this suite (config hash "
+            f"{run.manifest.get('config_hash', '?')[:8]} vs {suite.config_hash()[:8]}); start a new run instead"
+        )
+    return run
+
+
 def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, options: RunOptions) -> RunDir:
     """Run (or resume) a suite; returns the run directory, whose report files are written at the end.
 
@@ -164,40 +180,31 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     position = {c.key: i for i, c in enumerate(cells)}
     if options.only:
         cells = [c for c in cells if fnmatch.fnmatch(c.key, options.only)]
-    if options.resume is not None:
-        run = RunDir.open(options.resume)
-        if run.manifest.get("config_hash") != suite.config_hash():
-            raise ResultsError(
-                f"{options.resume} was made by a different version of this suite (config hash "
-                f"{run.manifest.get('config_hash', '?')[:8]} vs {suite.config_hash()[:8]}); start a new run instead"
-            )
-    else:
-        root = options.out_root or suite.output
-        manifest = _manifest(suite, source, ctx, executor, options.notes)
-        run = RunDir.create(root, suite.name, suite.config_hash(), manifest)
-    done = run.finished_keys()
-    todo = [c for c in cells if c.key not in done]
-    progress = options.progress
-    if progress:
-        progress.start(len(cells), len(cells) - len(todo))
-
-    def commit(cell: Cell, record: dict[str, Any], cached: bool) -> None:
-        run.append_cell({**record, "position": position[cell.key]})
+    with executor:  # joins a Ray cluster before the run directory exists: no address, no empty run
+        run = _open_run(suite, source, ctx, executor, options)
+        done = run.finished_keys()
+        todo = [c for c in cells if c.key not in done]
+        progress = options.progress
         if progress:
-            progress.cell_finished(cell.key, record["status"], cached)
+            progress.start(len(cells), len(cells) - len(todo))
 
-    fresh = []
-    for cell in todo:
-        record = _cached(_cache_file(cell, ctx)) if options.cell_cache else None
-        if record is None:
-            fresh.append(cell)
-        else:  # same inputs under another display name or run: keep this run's identity
-            commit(cell, {**record, **identity(cell, ctx), "cached": True}, cached=True)
-    with closing(executor.run(fresh, ctx, progress)) as finished:
-        for cell, record in finished:
-            if record["status"] == "ok" and options.cell_cache:
-                _store(_cache_file(cell, ctx), record)
-            commit(cell, record, cached=False)
+        def commit(cell: Cell, record: dict[str, Any], cached: bool) -> None:
+            run.append_cell({**record, "position": position[cell.key]})
+            if progress:
+                progress.cell_finished(cell.key, record["status"], cached)
+
+        fresh = []
+        for cell in todo:
+            record = _cached(_cache_file(cell, ctx)) if options.cell_cache else None
+            if record is None:
+                fresh.append(cell)
+            else:  # same inputs under another display name or run: keep this run's identity
+                commit(cell, {**record, **identity(cell, ctx), "cached": True}, cached=True)
+        with closing(executor.run(fresh, ctx, progress)) as finished:
+            for cell, record in finished:
+                if record["status"] == "ok" and options.cell_cache:
+                    _store(_cache_file(cell, ctx), record)
+                commit(cell, record, cached=False)
     run.finish()
     write_report(run)
     return run

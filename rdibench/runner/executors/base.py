@@ -9,7 +9,7 @@ the numbers cannot depend on the executor.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -27,8 +27,10 @@ Finished = Iterator[tuple[Cell, dict[str, Any]]]
 class ExecutorConfig:
     """Where cells run (``rdibench run --executor ...``).
 
-    ``workers`` and ``threads`` size the processes executor and a Ray cluster started for the run; on an
-    existing Ray cluster its CPUs set the parallelism and ``threads`` is each cell's ``num_cpus``.
+    ``workers`` and ``threads`` (torch threads per cell) size the processes executor and a Ray cluster
+    started for the run; on an existing Ray cluster its CPUs set the parallelism and ``threads`` is each
+    cell's ``num_cpus``. ``local`` evaluates with the driver's own torch threads (the CLI's ``--threads``).
+    ``max_retries`` bounds the retries of a cell whose worker died.
     """
 
     kind: Kind = "local"
@@ -39,12 +41,28 @@ class ExecutorConfig:
 
 
 class Executor(Protocol):
+    """Used as ``with executor: ... executor.run(...)``: entering acquires what the cells run on (joins or
+    starts a Ray cluster), leaving releases it."""
+
     config: ExecutorConfig
     """The resolved configuration (workers and threads filled in), stored in the manifest."""
+
+    def __enter__(self) -> Executor: ...
+    def __exit__(self, *exc: object) -> None: ...
 
     def run(self, cells: Sequence[Cell], ctx: Context, progress: Progress | None) -> Finished:
         """Evaluate ``cells``; yield each ``(cell, record)`` as it finishes. Closing the iterator stops the workers."""
         ...
+
+
+class InProcessResources:
+    """Enter and exit for executors that hold nothing between runs (their workers live inside ``run``)."""
+
+    def __enter__(self) -> InProcessResources:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def cores() -> int:
@@ -55,8 +73,9 @@ def cores() -> int:
 def plan_workers(available: int, workers: int | None, threads: int | None) -> tuple[int, int]:
     """Workers and torch threads per worker with ``workers * threads <= available`` cores.
 
-    One thread per worker by default: attack batches parallelise better across cells than across the
-    intra-op threads of small convolutions (see docs/scaling.md).
+    By default a worker per core with one thread each, the most cells at once; per core it costs the
+    same as fewer workers with more threads (on 2 cores, two one-thread cells took as long as one
+    two-thread cell each, docs/scaling.md).
     """
     if workers is not None and threads is not None:
         if workers * threads > available:
@@ -103,26 +122,63 @@ def make_executor(config: ExecutorConfig) -> Executor:
     raise ConfigError(f"unknown executor {config.kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def work_estimate(cell: Cell, ctx: Context) -> float:
-    """A cell's relative cost (attack iterations per image), for longest-first scheduling.
+def work_estimate(cell: Cell, num_exits: int, n: int, probe_n: int, reuses: bool = False) -> float:
+    """A cell's cost in forward-backward passes per image, for longest-first scheduling and docs/scaling.md.
 
-    Max-average runs one attack per exit; probes rerun the attack about five times over on ``probe_n``
-    images. Only the order of submission depends on it, never a number.
+    An attack costs its steps; max-average one attack per exit of its ``num_exits``, or, when it
+    ``reuses`` the single-exit cells' images, one forward per candidate (a forward is about a third of a
+    pass). The clean and adversarial forwards count as one pass; probes rerun the attack about five times
+    over on ``probe_n`` of the ``n`` images. Only the order of submission depends on it, never a number.
     """
     if cell.attack.algorithm == CLEAN:
         return 1.0
+    if reuses:
+        return 1.0 + num_exits / 3
     params = cell.attack.params
     steps = float(params.get("steps") or params.get("max_iter") or 1)
-    runs = ctx.models[cell.model.name].ckpt.model.num_exits if cell.attack.objective == "max_average" else 1
-    n = len(ctx.data[cell.model.name])
-    probes = 5 * min(ctx.suite.sanity.probe_n, n) / n if cell.attack.probe else 0.0
+    runs = num_exits if cell.attack.objective == "max_average" else 1
+    probes = 5 * min(probe_n, n) / n if cell.attack.probe else 0.0
     return 1.0 + steps * (runs + probes)
 
 
-def longest_first(cells: Sequence[Cell], ctx: Context) -> list[Cell]:
+def longest_first(cells: Sequence[Cell], ctx: Context, plan: Mapping[str, list[str]]) -> list[Cell]:
     """Cells by decreasing estimated cost (Graham's LPT rule: the makespan stays within 4/3 of the best),
-    so the longest cells do not start last and leave the other workers idle at the end."""
-    return sorted(cells, key=lambda c: -work_estimate(c, ctx))
+    so the longest cells do not start last and leave the other workers idle at the end. A pass costs the
+    model's MFlops through every exit, so models of different size compare; ``plan`` is the reuse plan."""
+
+    def cost(cell: Cell) -> float:
+        m, n = ctx.models[cell.model.name], len(ctx.data[cell.model.name])
+        passes = work_estimate(cell, m.ckpt.model.num_exits, n, ctx.suite.sanity.probe_n, cell.key in plan)
+        return passes * n * m.costs.full[-1]
+
+    return sorted(cells, key=lambda c: -cost(c))
+
+
+def reuse_plan(cells: Sequence[Cell], weights: Mapping[str, str]) -> dict[str, list[str]]:
+    """For each max-average cell, the cells whose adversarial images it waits for and reuses: the single-exit
+    cells of a model with the same ``weights`` (model name -> weights sha256) among ``cells``.
+
+    Max-average attacks every exit and keeps the strongest candidate per sample, so run alone it costs one
+    attack per exit; reusing the single-exit cells' images makes it cost a few forwards, and it stops
+    being a run's longest cell (docs/scaling.md). Evaluation's cache picks the exact candidates by attack
+    signature, so a single-exit cell with other settings is only waited for; a max-average cell without
+    producers in ``cells`` computes its candidates itself.
+    """
+    singles: dict[str, list[str]] = {}
+    for c in cells:
+        if c.attack.objective == "single":
+            singles.setdefault(weights[c.model.name], []).append(c.key)
+    plan = {}
+    for c in cells:
+        producers = singles.get(weights[c.model.name])
+        if c.attack.objective == "max_average" and producers:
+            plan[c.key] = producers
+    return plan
+
+
+def weights(ctx: Context) -> dict[str, str]:
+    """Model name -> weights sha256: two names for the same weights share adversarial images."""
+    return {name: m.sha256 for name, m in ctx.models.items()}
 
 
 def forward(event: Event, progress: Progress | None) -> None:

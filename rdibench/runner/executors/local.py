@@ -7,10 +7,10 @@ from functools import partial
 
 from rdibench.evaluation import Cell
 from rdibench.runner.context import Context, Progress, evaluate_record, where
-from rdibench.runner.executors.base import ExecutorConfig, Finished
+from rdibench.runner.executors.base import ExecutorConfig, Finished, InProcessResources
 
 
-class LocalExecutor:
+class LocalExecutor(InProcessResources):
     """Evaluates in the driver process, keeping the driver's adversarial-image cache across cells.
 
     Suite order matters here: max-average comes after the single-exit cells of its model, so it reuses

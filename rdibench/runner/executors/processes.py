@@ -11,16 +11,26 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
 
 import torch
 
 from rdibench.evaluation import Cell
+from rdibench.evaluation.cell import AdvCache
 from rdibench.runner.context import Context, Progress, cell_record, evaluate_in_worker
-from rdibench.runner.executors.base import ExecutorConfig, Finished, forward, longest_first
+from rdibench.runner.executors.base import (
+    ExecutorConfig,
+    Finished,
+    InProcessResources,
+    forward,
+    longest_first,
+    reuse_plan,
+    weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +38,12 @@ STOP_WAIT_S = 5.0
 
 
 def _worker_main(conn: Connection, ctx: Context, threads: int) -> None:
-    """A worker's life: take a cell, report events, send its record back; stop on None or a closed pipe."""
+    """A worker's life: take a task, report events, send the record (and kept images) back; stop on None."""
     torch.set_num_threads(threads)
     try:
-        while (cell := conn.recv()) is not None:
-            conn.send(("done", cell.key, evaluate_in_worker(cell, ctx, conn.send)))
+        while (task := conn.recv()) is not None:
+            cell, reuse, keep = task
+            conn.send(("done", cell.key, *evaluate_in_worker(cell, ctx, conn.send, reuse, keep)))
     except (EOFError, BrokenPipeError):  # the driver is gone
         pass
 
@@ -42,14 +53,14 @@ class _Worker:
 
     def __init__(self, mp: SpawnContext, ctx: Context, threads: int) -> None:
         self.conn, child = mp.Pipe()
-        # the context is pickled once per worker here, never per cell
+        # the context is pickled once per worker here, never per cell (tensors travel through shared memory)
         self.process: SpawnProcess = mp.Process(target=_worker_main, args=(child, ctx, threads), daemon=True)
         self.process.start()
         child.close()
         self.cell: Cell | None = None
 
-    def give(self, cell: Cell) -> None:
-        self.conn.send(cell)
+    def give(self, cell: Cell, reuse: AdvCache, keep: bool) -> None:
+        self.conn.send((cell, reuse, keep))
         self.cell = cell
 
     def stop(self) -> None:
@@ -63,9 +74,15 @@ class _Worker:
         self.conn.close()
 
 
-class ProcessExecutor:
+class ProcessExecutor(InProcessResources):
     """``workers`` spawned processes, ``threads`` torch threads each; a cell whose worker dies is retried
-    ``max_retries`` times on a fresh worker, then recorded failed with the worker's exit code."""
+    ``max_retries`` times on a fresh worker, then recorded failed with the worker's exit code.
+
+    Max-average cells wait for their model's single-exit cells and reuse their adversarial images
+    (:func:`reuse_plan`); the driver holds those images until the last cell that reuses them is done.
+    Scripts that call ``run_suite`` with this executor need the ``if __name__ == "__main__":`` guard,
+    because spawned workers import the main module.
+    """
 
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
@@ -75,20 +92,43 @@ class ProcessExecutor:
             return
         mp = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
         threads = self.config.threads or 1
-        pending = deque(longest_first(cells, ctx))
+        plan = reuse_plan(cells, weights(ctx))
+        producers = {key for keys in plan.values() for key in keys}
+        pending = longest_first(cells, ctx, plan)
+        finished: set[str] = set()
+        images: dict[str, AdvCache] = {}
         attempts: Counter[str] = Counter()
         workers = [_Worker(mp, ctx, threads) for _ in range(min(self.config.workers or 1, len(pending)))]
+
+        def done(cell: Cell, record: dict[str, Any], kept: AdvCache) -> tuple[Cell, dict[str, Any]]:
+            finished.add(cell.key)
+            if kept:
+                images[cell.key] = kept
+            for key in [k for k in images if all(c in finished for c, p in plan.items() if k in p)]:
+                del images[key]  # no cell left that reuses them
+            return cell, record
+
         try:
             while pending or any(w.cell for w in workers):
-                for w in workers:
-                    if w.cell is None and pending:
-                        w.give(pending.popleft())
-                busy = [w for w in workers if w.cell is not None]
-                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
                 for i, w in enumerate(workers):
-                    if w.cell is None or (w.conn not in ready and w.process.sentinel not in ready):
+                    ready = next((c for c in pending if all(p in finished for p in plan.get(c.key, []))), None)
+                    if ready is None:
+                        break
+                    if w.cell is not None:
                         continue
-                    yield from self._receive(w, progress)
+                    if not w.process.is_alive():  # it died while idle
+                        w.stop()
+                        w = workers[i] = _Worker(mp, ctx, threads)
+                    pending.remove(ready)
+                    reuse = {k: v for p in plan.get(ready.key, []) for k, v in images.get(p, {}).items()}
+                    w.give(ready, reuse, ready.key in producers)
+                busy = [w for w in workers if w.cell is not None]
+                signalled = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                for i, w in enumerate(workers):
+                    if w.cell is None or (w.conn not in signalled and w.process.sentinel not in signalled):
+                        continue
+                    for cell, record, kept in self._receive(w, progress):
+                        yield done(cell, record, kept)
                     if w.process.is_alive():
                         continue
                     cell, exitcode = w.cell, w.process.exitcode
@@ -100,24 +140,26 @@ class ProcessExecutor:
                     error = f"worker process died (exit code {exitcode}) in attempt {attempts[cell.key]}"
                     if attempts[cell.key] > self.config.max_retries:
                         log.error("cell %s failed: %s; no retries left", cell.key, error)
-                        yield cell, cell_record(cell, ctx, None, f"{error}; no retries left")
+                        yield done(cell, cell_record(cell, ctx, None, f"{error}; no retries left"), {})
                     else:
                         log.warning("cell %s: %s; retrying", cell.key, error)
-                        pending.appendleft(cell)
+                        pending.insert(0, cell)
         finally:
             for w in workers:
                 w.stop()
 
     @staticmethod
-    def _receive(w: _Worker, progress: Progress | None) -> Finished:
-        """Handle everything the worker has sent; a finished cell frees the worker."""
+    def _receive(w: _Worker, progress: Progress | None) -> list[tuple[Cell, dict[str, Any], AdvCache]]:
+        """Handle everything the worker has sent: events go to the display; a finished cell frees the worker."""
+        out = []
         try:
             while w.cell is not None and w.conn.poll():
                 message = w.conn.recv()
                 if message[0] == "done":
-                    cell, w.cell = w.cell, None
-                    yield cell, message[2]
+                    out.append((w.cell, message[2], message[3]))
+                    w.cell = None
                 else:
                     forward(message, progress)
         except (EOFError, OSError):  # the worker died; its sentinel says so
             w.process.join(STOP_WAIT_S)
+        return out

@@ -16,8 +16,9 @@ import torch
 
 from rdibench.core.errors import ConfigError
 from rdibench.evaluation import Cell
+from rdibench.evaluation.cell import AdvCache
 from rdibench.runner.context import Context, Progress, cell_record, evaluate_in_worker
-from rdibench.runner.executors.base import ExecutorConfig, Finished, forward, longest_first
+from rdibench.runner.executors.base import ExecutorConfig, Finished, forward, longest_first, reuse_plan, weights
 
 try:
     import ray
@@ -34,18 +35,22 @@ POLL_S = 0.5
 """How often the driver drains progress events while it waits for a cell to finish."""
 
 
-def _evaluate_task(cell: Cell, ctx: Context, threads: int, events: Queue) -> dict[str, Any]:
-    """The Ray task of one cell: ``ctx`` arrives from the object store, events go back through ``events``."""
+def _evaluate_task(
+    cell: Cell, ctx: Context, threads: int, events: Queue, keep: bool, *reuse: AdvCache
+) -> tuple[dict[str, Any], AdvCache]:
+    """The Ray task of one cell: ``ctx`` and the images it reuses arrive from the object store (Ray resolves
+    the references, so the task starts once its producers are done); events go back through ``events``."""
     torch.set_num_threads(threads)
-    return evaluate_in_worker(cell, ctx, events.put)
+    return evaluate_in_worker(cell, ctx, events.put, {k: v for images in reuse for k, v in images.items()}, keep)
 
 
 class RayExecutor:
     """Submits every cell as a task requesting ``threads`` CPUs, longest first, and streams results back.
 
-    Ray retries a task whose worker died ``max_retries`` times (``retry_exceptions=False``: an error
-    inside a cell is already a ``failed`` record, and would only fail again); after that the cell is
-    recorded failed with Ray's error and the run goes on.
+    A max-average task takes its model's single-exit images as object references (:func:`reuse_plan`), so
+    Ray starts it once they exist. Ray retries a task whose worker died ``max_retries`` times
+    (``retry_exceptions=False``: an error inside a cell is already a ``failed`` record, and would only fail
+    again); after that the cell is recorded failed with Ray's error and the run goes on.
     """
 
     def __init__(self, config: ExecutorConfig) -> None:
@@ -54,37 +59,46 @@ class RayExecutor:
     def run(self, cells: Sequence[Cell], ctx: Context, progress: Progress | None) -> Finished:
         if not cells:
             return
-        self._connect()
-        try:
-            threads = self.config.threads or 1
-            ctx_ref = ray.put(ctx)  # models and data enter the object store once for all tasks
-            events = Queue(actor_options={"num_cpus": 0})
-            task = ray.remote(_evaluate_task).options(
-                num_cpus=threads, max_retries=self.config.max_retries, retry_exceptions=False
-            )
-            refs = {task.remote(cell, ctx_ref, threads, events): cell for cell in longest_first(cells, ctx)}
-            while refs:
-                done, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
-                for event in events.get_nowait_batch(events.qsize()):
-                    forward(event, progress)
-                for ref in done:
-                    cell = refs.pop(ref)
-                    try:
-                        record = ray.get(ref)
-                    except RayError as e:
-                        log.error("cell %s failed after %d retries: %s", cell.key, self.config.max_retries, e)
-                        error = f"{type(e).__name__} after {self.config.max_retries} retries: {e}"
-                        record = cell_record(cell, ctx, None, error)
-                    yield cell, record
-        finally:
-            ray.shutdown()
+        threads = self.config.threads or 1
+        ctx_ref = ray.put(ctx)  # models and data enter the object store once for all tasks
+        events = Queue(actor_options={"num_cpus": 0})
+        task = ray.remote(_evaluate_task).options(
+            num_cpus=threads, max_retries=self.config.max_retries, retry_exceptions=False, num_returns=2
+        )
+        plan = reuse_plan(cells, weights(ctx))
+        producers = {key for keys in plan.values() for key in keys}
+        images: dict[str, ray.ObjectRef] = {}
+        refs: dict[ray.ObjectRef, Cell] = {}
+        for cell in sorted(longest_first(cells, ctx, plan), key=lambda c: c.key in plan):  # producers first
+            reuse = [images[p] for p in plan.get(cell.key, [])]
+            record_ref, images[cell.key] = task.remote(cell, ctx_ref, threads, events, cell.key in producers, *reuse)
+            refs[record_ref] = cell
+        images.clear()  # the waiting tasks hold the images they reuse; Ray frees them after
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
+            for event in events.get_nowait_batch(events.qsize()):
+                forward(event, progress)
+            for ref in done:
+                cell = refs.pop(ref)
+                try:
+                    record = ray.get(ref)
+                except RayError as e:
+                    if cell.key in plan:  # a producer it waited for failed: evaluate it on its own
+                        log.warning("cell %s: a cell it reuses failed (%s); computing its own candidates", cell.key, e)
+                        del plan[cell.key]
+                        refs[task.remote(cell, ctx_ref, threads, events, False)[0]] = cell
+                        continue
+                    log.error("cell %s failed after %d retries: %s", cell.key, self.config.max_retries, e)
+                    error = f"{type(e).__name__} after {self.config.max_retries} retries: {e}"
+                    record = cell_record(cell, ctx, None, error)
+                yield cell, record
 
-    def _connect(self) -> None:
+    def __enter__(self) -> RayExecutor:
         """Join the cluster at ``address``, or start a local one with ``workers * threads`` CPUs."""
         if self.config.address is None:
             cpus = (self.config.workers or 1) * (self.config.threads or 1)
             ray.init(address="local", num_cpus=cpus, include_dashboard=False)
-            return
+            return self
         try:
             ray.init(address=self.config.address)
         except ConnectionError as e:
@@ -92,3 +106,7 @@ class RayExecutor:
                 f"no Ray cluster at --address {self.config.address} ({e}); start one with `ray start --head` "
                 "(see README: Running on a cluster), or omit --address to start a local one for this run"
             ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        ray.shutdown()

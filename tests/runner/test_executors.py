@@ -1,0 +1,218 @@
+"""Executors: processes and Ray give the local executor's numbers exactly; killed workers are retried; a killed
+driver is resumed; Ray is optional. The Ray tests start a real local cluster on loopback (no mocks)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from rdibench.cli.main import main
+from rdibench.core.errors import ConfigError
+from rdibench.data import DataRoots
+from rdibench.evaluation import load_suite
+from rdibench.results import RunDir
+from rdibench.runner import ExecutorConfig, RunOptions, prepare, run_suite
+from rdibench.runner.executors import make_executor, plan_workers
+from rdibench.runner.executors.base import longest_first, reuse_plan, weights
+from tests.conftest import REPO
+from tests.runner.conftest import write_suite
+
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason='needs pip install "rdibench[ray]"')
+CI_SUITE = REPO / "suites" / "ci.yaml"
+CI_MODELS = [
+    REPO / "baselines" / "models" / name / "card.json" for name in ("quick-smallcnn-pgdat", "quick-rdi-smallcnn-maxavg")
+]
+TARGET = "rdi|pgd-avg"  # a cell of several batches: its first progress step is mid-cell
+PRODUCER = "rdi|pgd-single-e1"  # a single-exit cell whose images max-average reuses
+
+
+def _run(suite_path: Path, roots: DataRoots, out: Path, executor: ExecutorConfig, progress: Any = None) -> Path:
+    suite, source = load_suite(suite_path)
+    options = RunOptions(out_root=out, cell_cache=False, progress=progress, executor=executor)
+    return run_suite(suite, source, roots, options).path
+
+
+def _numbers(run_dir: Path) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """metrics.csv without wall times, and each cell's per-sample flags, sample index, metrics and checks."""
+    frame = pd.read_csv(run_dir / "metrics.csv").drop(columns="wall_s")
+    fields = ("status", "flags", "index", "metrics", "sanity", "seed")
+    return frame, {c["key"]: {k: c.get(k) for k in fields} for c in RunDir.open(run_dir).cells()}
+
+
+def _assert_same(run_dir: Path, reference: Path) -> None:
+    frame, cells = _numbers(run_dir)
+    ref_frame, ref_cells = _numbers(reference)
+    pd.testing.assert_frame_equal(frame, ref_frame)
+    assert cells == ref_cells
+    keys = [json.loads(line)["key"] for line in (run_dir / "cells.jsonl").read_text().splitlines()]
+    assert sorted(keys) == sorted(ref_cells), "every cell exactly once"
+
+
+class KillMidCell:
+    """A progress display that SIGKILLs the worker evaluating ``target`` at the cell's first progress step."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.where: dict[str, str] = {}
+        self.killed: str | None = None
+
+    def start(self, total: int, done: int) -> None:
+        pass
+
+    def cell_started(self, key: str, where: str) -> None:
+        self.where[key] = where
+
+    def cell_advanced(self, key: str, done: int, total: int) -> None:
+        if key == self.target and self.killed is None:
+            self.killed = self.where[key]
+            os.kill(int(self.killed.rpartition(":")[2]), signal.SIGKILL)
+
+    def cell_finished(self, key: str, status: str, cached: bool) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_suite(tmp_path_factory.mktemp("suite"), tiny_ckpt, n=48, steps=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_local(tiny: Path, roots: DataRoots, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _run(tiny, roots, tmp_path_factory.mktemp("local"), ExecutorConfig("local"))
+
+
+def test_plan_workers_never_oversubscribes() -> None:
+    assert plan_workers(2, None, None) == (2, 1)
+    assert plan_workers(16, 4, None) == (4, 4)
+    assert plan_workers(16, None, 4) == (4, 4)
+    assert plan_workers(3, None, 2) == (1, 2)
+    with pytest.raises(ConfigError, match="needs 4 cores"):
+        plan_workers(2, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (ExecutorConfig("processes", address="auto"), "--address goes with --executor ray"),
+        (ExecutorConfig("local", workers=2), "one cell at a time"),
+        (ExecutorConfig("processes", workers=0), "at least 1"),
+        (ExecutorConfig("processes", max_retries=-1), "0 or more"),
+    ],
+)
+def test_bad_executor_flags_are_config_errors(config: ExecutorConfig, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_executor(config)
+
+
+def test_ray_missing_names_the_extra(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without the extra
+    monkeypatch.delitem(sys.modules, "rdibench.runner.executors.ray_cluster", raising=False)
+    code = main(["run", str(tiny), "--executor", "ray", "--quiet", "--data-dir", "data"])
+    assert code == ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert 'pip install "rdibench[ray]"' in err and len(err.strip().splitlines()) == 1
+
+
+def test_max_average_reuses_the_single_exit_cells_of_its_model(tiny: Path, roots: DataRoots) -> None:
+    suite, _ = load_suite(tiny)
+    ctx, cells = prepare(suite, roots)
+    plan = reuse_plan(cells, weights(ctx))
+    assert plan == {"rdi|pgd-maxavg": ["rdi|pgd-single-e0", "rdi|pgd-single-e1", "rdi|pgd-single-e2"]}
+    assert longest_first(cells, ctx, {})[0].key == "rdi|pgd-maxavg"  # alone it attacks every exit
+    reusing = [c.key for c in longest_first(cells, ctx, plan)]  # reusing, it only picks among candidates
+    assert reusing.index("rdi|pgd-maxavg") > reusing.index("rdi|pgd-avg") and reusing[-1] == "rdi|clean"
+
+
+def test_processes_equals_local(tiny: Path, tiny_local: Path, roots: DataRoots, tmp_path: Path) -> None:
+    run_dir = _run(tiny, roots, tmp_path, ExecutorConfig("processes", workers=2, threads=1))
+    _assert_same(run_dir, tiny_local)
+    assert json.loads((run_dir / "manifest.json").read_text())["executor"]["workers"] == 2
+
+
+@pytest.mark.slow
+def test_processes_retries_a_worker_killed_mid_cell(
+    tiny: Path, tiny_local: Path, roots: DataRoots, tmp_path: Path
+) -> None:
+    killer = KillMidCell(TARGET)
+    run_dir = _run(tiny, roots, tmp_path, ExecutorConfig("processes", workers=2, threads=1), killer)
+    assert killer.killed is not None
+    _assert_same(run_dir, tiny_local)
+    retried = next(c for c in RunDir.open(run_dir).cells() if c["key"] == TARGET)
+    assert retried["worker"] != killer.killed
+
+
+@pytest.mark.slow
+def test_processes_records_a_cell_failed_when_retries_run_out(
+    tiny: Path, tiny_local: Path, roots: DataRoots, tmp_path: Path
+) -> None:
+    killer = KillMidCell(PRODUCER)
+    run_dir = _run(tiny, roots, tmp_path, ExecutorConfig("processes", workers=2, threads=1, max_retries=0), killer)
+    cells = {c["key"]: c for c in RunDir.open(run_dir).cells()}
+    assert cells[PRODUCER]["status"] == "failed" and "worker process died" in cells[PRODUCER]["error"]
+    _, reference = _numbers(tiny_local)
+    _, numbers = _numbers(run_dir)
+    # the run went on, and max-average computed the candidates it could not reuse: the same numbers
+    assert {k: v for k, v in numbers.items() if k != PRODUCER} == {k: v for k, v in reference.items() if k != PRODUCER}
+
+
+@pytest.mark.slow
+def test_killed_driver_then_resume_under_processes(tiny_ckpt: Path, tiny_local: Path, tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, tiny_ckpt, n=48, steps=3)  # the same suite as ``tiny``: same config hash
+    env = {**os.environ, "RDIBENCH_DATA": "data", "RDIBENCH_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "rdibench.cli.main", "run", str(suite), "--quiet", "--no-cache"]
+    processes = ["--executor", "processes", "--workers", "2", "--threads", "1"]
+    proc = subprocess.Popen([*base, *processes, "--out", str(tmp_path / "killed")], env=env, cwd=REPO)
+    cells_file, deadline = None, time.monotonic() + 300
+    while cells_file is None and time.monotonic() < deadline:
+        found = list((tmp_path / "killed").glob("tiny/*/cells.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 2:
+            cells_file = found[0]
+        time.sleep(0.05)
+    assert cells_file is not None, "the run never wrote two cells"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(cells_file.read_text().splitlines())
+    assert 2 <= partial < 8, "the kill must land mid-run"
+    subprocess.run([*base, *processes, "--resume", str(cells_file.parent)], env=env, cwd=REPO, check=True)
+    _assert_same(cells_file.parent, tiny_local)
+
+
+@needs_ray
+@pytest.mark.slow
+def test_ray_retries_a_worker_killed_mid_cell(tiny_ckpt: Path, roots: DataRoots, tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, tiny_ckpt, n=96, steps=20)  # cells of seconds: the kill lands mid-cell
+    reference = _run(suite, roots, tmp_path / "local", ExecutorConfig("local"))
+    killer = KillMidCell(TARGET)
+    run_dir = _run(suite, roots, tmp_path / "ray", ExecutorConfig("ray", workers=2, threads=1), killer)
+    assert killer.killed is not None
+    _assert_same(run_dir, reference)
+    retried = next(c for c in RunDir.open(run_dir).cells() if c["key"] == TARGET)
+    assert retried["worker"] != killer.killed
+    # retries run out on a producer: it is recorded failed, max-average then computes its own candidates
+    killer = KillMidCell(PRODUCER)
+    run_dir = _run(suite, roots, tmp_path / "ray0", ExecutorConfig("ray", workers=2, threads=1, max_retries=0), killer)
+    _, numbers = _numbers(run_dir)
+    _, expected = _numbers(reference)
+    assert numbers[PRODUCER]["status"] == "failed"
+    assert {k: v for k, v in numbers.items() if k != PRODUCER} == {k: v for k, v in expected.items() if k != PRODUCER}
+
+
+@needs_ray
+@pytest.mark.slow
+@pytest.mark.skipif(not all(p.exists() for p in CI_MODELS), reason="the committed quick MNIST models are not built")
+def test_ci_suite_is_identical_under_every_executor(roots: DataRoots, tmp_path: Path) -> None:
+    local = _run(CI_SUITE, roots, tmp_path / "local", ExecutorConfig("local"))
+    for executor in (ExecutorConfig("processes", workers=2, threads=1), ExecutorConfig("ray", workers=2, threads=1)):
+        _assert_same(_run(CI_SUITE, roots, tmp_path / executor.kind, executor), local)
