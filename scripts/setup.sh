@@ -12,4 +12,4 @@ if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
     "${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
   fi
 fi
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[dev,ray]"
