@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("suite", type=Path, help="suite YAML, e.g. suites/quick.yaml")
     p.add_argument("--out", type=Path, help="results root (default: the suite's output, usually results/)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run in place")
-    p.add_argument("--only", metavar="PATTERN", help="only cells whose 'model|attack' key matches this glob")
+    p.add_argument(
+        "--only",
+        metavar="PATTERNS",
+        help="only cells whose 'model|attack' key matches one of these comma-separated globs",
+    )
     p.add_argument("--no-cache", action="store_true", help="recompute cells even when cached")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument(

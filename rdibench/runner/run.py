@@ -179,7 +179,8 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     ctx, cells = prepare(suite, roots)
     position = {c.key: i for i, c in enumerate(cells)}
     if options.only:
-        cells = [c for c in cells if fnmatch.fnmatch(c.key, options.only)]
+        patterns = [p for p in options.only.split(",") if p]
+        cells = [c for c in cells if any(fnmatch.fnmatch(c.key, p) for p in patterns)]
     with executor:  # joins a Ray cluster before the run directory exists: no address, no empty run
         run = _open_run(suite, source, ctx, executor, options)
         done = run.finished_keys()
