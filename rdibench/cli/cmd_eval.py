@@ -57,6 +57,9 @@ def _checkpoint(name: str) -> Path:
         return path
     if (MODEL_ZOO / name / "card.json").is_file():
         return MODEL_ZOO / name
+    stored = sorted(p.parent for p in MODEL_ZOO.glob(f"{name}-*/card.json"))  # the store's <recipe>-<hash> names
+    if len(stored) == 1:
+        return stored[0]
     known = sorted(p.parent.name for p in MODEL_ZOO.glob("*/card.json"))
     raise ConfigError(
         f"{name!r} is neither a checkpoint directory nor a model in {MODEL_ZOO}/ (known: {', '.join(known) or 'none'})"
