@@ -116,6 +116,13 @@ def uniform_like(x: torch.Tensor, low: float, high: float, generator: torch.Gene
     return (noise * (high - low) + low).to(x.device)
 
 
+def start_point(x: torch.Tensor, eps: float, random_start: bool, generator: torch.Generator) -> torch.Tensor:
+    """``x``, or ``x + U(-eps, eps)`` clipped to the box: the first iterate is always a valid image."""
+    if not random_start:
+        return x.clone()
+    return (x + uniform_like(x, -eps, eps, generator)).clamp_(0.0, 1.0)
+
+
 def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
     """Onto the L-inf eps-ball around ``x`` and the [0, 1] box (in that order: the result satisfies both)."""
     return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)

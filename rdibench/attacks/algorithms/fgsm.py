@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from pydantic import Field
 
-from rdibench.attacks.base import Attack, AttackParams, project_linf, uniform_like
+from rdibench.attacks.base import Attack, AttackParams, project_linf, start_point
 from rdibench.attacks.objectives import Objective
 from rdibench.models.multiexit import MultiExitNet
 
@@ -33,9 +33,7 @@ class FGSM(Attack):
         self, model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, objective: Objective, generator: torch.Generator
     ) -> torch.Tensor:
         p = self.params
-        x_adv = x.clone()
-        if p.random_start:
-            x_adv = (x_adv + uniform_like(x, -p.eps, p.eps, generator)).clamp_(0.0, 1.0)
+        x_adv = start_point(x, p.eps, p.random_start, generator)
         _, grad = self.loss_and_grad(model, x_adv, y, objective)
         step = p.eps if p.step_size is None else p.step_size
         return project_linf(x_adv + step * grad.sign(), x, p.eps)

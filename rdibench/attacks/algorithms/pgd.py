@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from pydantic import Field
 
-from rdibench.attacks.base import Attack, AttackParams, uniform_like
+from rdibench.attacks.base import Attack, AttackParams, start_point
 from rdibench.attacks.objectives import Objective
 from rdibench.models.multiexit import MultiExitNet
 
@@ -35,9 +35,7 @@ class PGD(Attack):
         self, model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, objective: Objective, generator: torch.Generator
     ) -> torch.Tensor:
         p = self.params
-        x_adv = x.clone()
-        if p.random_start:
-            x_adv = (x_adv + uniform_like(x, -p.eps, p.eps, generator)).clamp_(0.0, 1.0)
+        x_adv = start_point(x, p.eps, p.random_start, generator)
         # the eps-ball meet the [0, 1] box, computed once: clamping to it equals project_linf bit for bit
         low, high = (x - p.eps).clamp_(min=0.0), (x + p.eps).clamp_(max=1.0)
         for _ in range(p.steps):
