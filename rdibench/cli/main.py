@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:  # ART logs every attack call at INFO; rdibench's own progress says the same
+        logging.getLogger("art").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except RdibenchError as e:
