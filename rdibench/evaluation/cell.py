@@ -28,6 +28,10 @@ AdvCache = dict[tuple[str, ...], torch.Tensor]
 ones, and a model listed under two threshold protocols reuses every attack that does not read thresholds."""
 
 
+ONE_EXIT_SINGLE = frozenset({"average", "random", "routing"})
+"""Objectives that are exactly the single-exit loss on a one-exit model (a static backbone)."""
+
+
 def _adv_key(model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float]) -> tuple[str, ...]:
     key = (model_id, spec.signature(exit))
     return (*key, repr(list(thresholds))) if spec.objective == "routing" else key
@@ -91,8 +95,12 @@ def attack_images(
 
     ``max_average`` builds its candidates from the single-exit attacks with the same settings, taking
     them from ``cache`` when a single-exit cell already computed them (identical seeds give identical
-    candidates either way).
+    candidates either way). On a one-exit model the objectives in :data:`ONE_EXIT_SINGLE` are that exit's
+    loss, so they run (and are seeded) as the single attack: a static baseline's table row is one attack,
+    computed once per process, not four differently seeded copies of it.
     """
+    if model.num_exits == 1 and spec.objective in ONE_EXIT_SINGLE:
+        spec, exit = spec.model_copy(update={"objective": "single", "exit": 0}), 0
     if spec.objective == "max_average":
         candidates = []
         for k in range(model.num_exits):

@@ -1,0 +1,49 @@
+"""On a one-exit (static) model the multi-exit objectives that reduce to its exit's loss are that attack, run once."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rdibench.data import DataRoots, DataSpec, load
+from rdibench.evaluation.cell import ONE_EXIT_SINGLE, AdvCache, attack_images
+from rdibench.evaluation.specs import AttackSpec
+from rdibench.models import create_model
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+PARAMS = {"eps": 0.3, "steps": 3, "step_size": 0.1, "random_start": True}
+
+
+def _spec(objective: str, exit: int | None = None) -> AttackSpec:
+    return AttackSpec(name=objective, algorithm="pgd", objective=objective, exit=exit, params=PARAMS)
+
+
+@pytest.fixture(scope="module")
+def batch(roots: DataRoots) -> Batch:
+    data = load(DataSpec(dataset="mnist", split="test", n=24), roots)
+    return data.x, data.y
+
+
+def _images(arch: str, objective: str, batch: Batch, cache: AdvCache | None = None) -> torch.Tensor:
+    torch.manual_seed(0)
+    model = create_model(arch).eval()
+    exit = 0 if objective == "single" else None
+    thresholds = [0.5] * (model.num_exits - 1)
+    x, y = batch
+    return attack_images(model, "m", _spec(objective, exit), exit, x, y, thresholds, seed=3, batch_size=16, cache=cache)
+
+
+@pytest.mark.parametrize("objective", sorted(ONE_EXIT_SINGLE))
+def test_a_static_models_objective_is_its_single_attack_with_the_same_seed(objective: str, batch: Batch) -> None:
+    assert torch.equal(_images("smallcnn", objective, batch), _images("smallcnn", "single", batch))
+
+
+def test_the_single_attack_is_computed_once_per_process(batch: Batch) -> None:
+    cache: AdvCache = {}
+    first = _images("smallcnn", "single", batch, cache)
+    assert all(_images("smallcnn", o, batch, cache) is first for o in ONE_EXIT_SINGLE)
+    assert len(cache) == 1
+
+
+def test_a_multi_exit_model_keeps_its_own_objectives(batch: Batch) -> None:
+    assert not torch.equal(_images("rdi_smallcnn", "average", batch), _images("rdi_smallcnn", "single", batch))
