@@ -68,6 +68,11 @@ class Cell:
         return f"{self.model.name}|{self.attack_name}"
 
 
+NEEDS_SIDE_EXITS = frozenset({"slowdown"})
+"""Objectives with nothing to attack on a one-exit model: slowdown targets early exits, and a static model's
+cost cannot change, so such cells are left out of its row (shown empty), not filled with another attack."""
+
+
 def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
     """Cells in run order: per model, clean first and max-average last (it reuses the single attacks)."""
     cells: list[Cell] = []
@@ -78,6 +83,8 @@ def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
             if attack.dataset not in (None, dataset):
                 continue
             n = num_exits[model.name]
+            if n == 1 and attack.objective in NEEDS_SIDE_EXITS:
+                continue
             if attack.exit == "all":
                 per_model += [Cell(model, attack, k) for k in range(n)]
             elif attack.exit is not None and not -n <= attack.exit < n:

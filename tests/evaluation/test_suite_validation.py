@@ -41,6 +41,15 @@ def test_a_good_suite_resolves_paths_and_fractions(tmp_path: Path) -> None:
     assert [c.attack_name for c in cells] == ["clean", "pgd-e0", "pgd-e1", "pgd-e2"]
 
 
+def test_a_one_exit_model_has_no_slowdown_cell(tmp_path: Path) -> None:
+    text = (
+        GOOD + "  - {name: slow, algorithm: pgd, objective: slowdown, params: {eps: 0.3, steps: 2, step_size: 0.1}}\n"
+    )
+    suite, _ = load_suite(_write(tmp_path, text))
+    assert [c.attack_name for c in expand(suite, {"m": 1})] == ["clean", "pgd-e0"]
+    assert [c.attack_name for c in expand(suite, {"m": 2})] == ["clean", "pgd-e0", "pgd-e1", "slow"]
+
+
 BAD = [
     (
         "unknown top-level key",
