@@ -22,9 +22,11 @@ def resolve_model(spec: ModelSpec, cache: Path, roots: DataRoots, stores: list[P
         if not (out / "card.json").exists():
             import_checkpoint(spec.import_kind, spec.import_path, out)
         return load_checkpoint(out)
-    from rdibench.training import load_recipe, train
+    from rdibench.training import find_trained, load_recipe, train
 
     assert spec.recipe is not None  # guaranteed by ModelSpec's validator
-    return load_checkpoint(
-        train(load_recipe(spec.recipe), store=cache / "checkpoints", data_roots=roots, progress=False)
-    )
+    recipe = load_recipe(spec.recipe)
+    trained = find_trained(recipe, list(stores or []))
+    if trained is not None:
+        return load_checkpoint(trained)
+    return load_checkpoint(train(recipe, store=cache / "checkpoints", data_roots=roots, progress=False))
