@@ -47,7 +47,7 @@ def test_a_weakened_model_fails_the_check(tmp_path: Path, capsys: pytest.Capture
     code = _check(_weakened_suite(tmp_path), tmp_path)
     out = capsys.readouterr().out
     assert code == 1, out
-    assert "+" in out and "smallcnn.pgdat-quick" in out
+    assert "+" in out and "smallcnn.pgdat" in out
 
 
 @pytest.mark.slow

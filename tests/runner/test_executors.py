@@ -29,9 +29,6 @@ from tests.runner.conftest import write_suite
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason='needs pip install "rdibench[ray]"')
 CI_SUITE = REPO / "suites" / "ci.yaml"
-CI_MODELS = [
-    REPO / "baselines" / "models" / name / "card.json" for name in ("quick-smallcnn-pgdat", "quick-rdi-smallcnn-maxavg")
-]
 TARGET = "rdi|pgd-avg"  # a cell of several batches: its first progress step is mid-cell
 PRODUCER = "rdi|pgd-single-e1"  # a single-exit cell whose images max-average reuses
 
@@ -211,7 +208,6 @@ def test_ray_retries_a_worker_killed_mid_cell(tiny_ckpt: Path, roots: DataRoots,
 
 @needs_ray
 @pytest.mark.slow
-@pytest.mark.skipif(not all(p.exists() for p in CI_MODELS), reason="the committed quick MNIST models are not built")
 def test_ci_suite_is_identical_under_every_executor(roots: DataRoots, tmp_path: Path) -> None:
     local = _run(CI_SUITE, roots, tmp_path / "local", ExecutorConfig("local"))
     for executor in (ExecutorConfig("processes", workers=2, threads=1), ExecutorConfig("ray", workers=2, threads=1)):
