@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rdibench.report.leaderboard import leaderboard_entries
 from rdibench.report.plots import exit_fractions_png, plot_name, tradeoff_png
+from rdibench.report.published import beside_markdown, load_published
 from rdibench.report.summary import summarize
 from rdibench.report.tables import build_grid, to_latex, to_markdown
 from rdibench.results import RunDir, write_metrics
@@ -35,8 +36,9 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
     return written
 
 
-def report_markdown(run: RunDir | str | os.PathLike[str]) -> str:
-    """A README section: heading, the paper table with its notes, and the run's provenance in one line."""
+def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = None) -> str:
+    """A README section: heading, the paper table with its notes, the run's provenance in one line and, with
+    ``beside`` (a published-numbers file), the run's numbers next to the published ones."""
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     m = run.manifest
     git = m.get("git") or {}
@@ -45,5 +47,12 @@ def report_markdown(run: RunDir | str | os.PathLike[str]) -> str:
         f"rdibench {m.get('rdibench_version', '?')}, commit {commit}, seed {m.get('seed')}, device {m.get('device')}, "
         f"started {m.get('started_at')}, finished {m.get('finished_at') or 'not yet (partial run)'}."
     )
-    table = to_markdown(build_grid(summarize(run.cells())))
-    return f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{table}\n{provenance}\n"
+    summaries = summarize(run.cells())
+    section = (
+        f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{to_markdown(build_grid(summaries))}\n{provenance}\n"
+    )
+    if beside is None:
+        return section
+    published = load_published(beside)
+    title = published.description or beside.name
+    return f"{section}\nBeside published numbers ({title}; `{beside}`):\n\n{beside_markdown(summaries, published)}"
