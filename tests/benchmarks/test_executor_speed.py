@@ -35,7 +35,6 @@ QUICK = REPO / "suites" / "quick.yaml"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REPO / "baselines/models/quick-smallcnn-pgdat/card.json").exists(), reason="no quick models")
 def test_quick_suite_wall_time_per_executor(benchmark: Any, roots: DataRoots, tmp_path: Path) -> None:
     if benchmark.disabled:  # minutes of CPU: only when benchmarks are asked for, not in CI's bounded slow step
         pytest.skip("run with --benchmark-enable")
