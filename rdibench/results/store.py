@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -127,11 +127,17 @@ class RunDir:
         self._manifest.update(fields)
         self._write_manifest()
 
-    def finish(self) -> None:
-        """Stamp ``finished_at`` and the cell counts by status (from the latest record per cell)."""
-        statuses = [c.get("status") for c in self.cells()]
+    def finish(self, suite_keys: Sequence[str] = ()) -> None:
+        """Stamp ``finished_at``, the cell counts by status (from the latest record per cell) and the suite's
+        cells not yet done (``pending_cells``: left out by ``--only``, failed or interrupted), so a partial run
+        says so in its manifest and ``--resume`` finishes it."""
+        cells = self.cells()
+        statuses = [c.get("status") for c in cells]
+        done = {c["key"] for c in cells if c.get("status") == "ok"}
+        pending = [k for k in suite_keys if k not in done]
         counts = {"total": len(statuses), "ok": statuses.count("ok"), "failed": statuses.count("failed")}
-        self.update_manifest(finished_at=iso_utc(utc_now()), cells=counts)
+        counts["pending"] = len(pending)
+        self.update_manifest(finished_at=iso_utc(utc_now()), cells=counts, pending_cells=pending)
 
     def append_cell(self, record: Mapping[str, Any]) -> None:
         """Append one finished cell as a single JSON line: one ``write``, then flush and fsync.

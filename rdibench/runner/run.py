@@ -178,6 +178,7 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     executor = make_executor(options.executor)  # a bad flag or a missing Ray fails before anything loads
     ctx, cells = prepare(suite, roots)
     position = {c.key: i for i, c in enumerate(cells)}
+    suite_keys = [c.key for c in cells]
     if options.only:
         patterns = [p for p in options.only.split(",") if p]
         cells = [c for c in cells if any(fnmatch.fnmatch(c.key, p) for p in patterns)]
@@ -206,6 +207,6 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
                 if record["status"] == "ok" and options.cell_cache:
                     _store(_cache_file(cell, ctx), record)
                 commit(cell, record, cached=False)
-    run.finish()
+    run.finish(suite_keys)
     write_report(run)
     return run

@@ -97,6 +97,20 @@ def test_identical_cells_come_from_the_cache(
     assert first.splitlines()[-1] != second.splitlines()[-1]  # a new directory, never overwritten
 
 
+def test_an_only_run_lists_its_pending_cells_until_resume_finishes_it(
+    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, tiny_ckpt, n=16, steps=1)
+    _, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r"), "--only", "*clean*,*fgsm"], tmp_path, capsys)
+    run_dir = out.splitlines()[-1]
+    manifest = RunDir.open(run_dir).manifest
+    assert manifest["cells"]["pending"] == len(manifest["pending_cells"]) > 0
+    assert "rdi|pgd-avg" in manifest["pending_cells"] and "rdi|clean" not in manifest["pending_cells"]
+    assert _run_cli(["run", str(suite), "--resume", run_dir], tmp_path, capsys)[0] == 0
+    manifest = RunDir.open(run_dir).manifest
+    assert manifest["pending_cells"] == [] and manifest["cells"]["pending"] == 0
+
+
 def test_resume_refuses_a_changed_suite(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = write_suite(tmp_path, tiny_ckpt, n=16, steps=1)
     _, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r"), "--only", "*clean*"], tmp_path, capsys)
