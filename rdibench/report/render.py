@@ -47,6 +47,10 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
         f"rdibench {m.get('rdibench_version', '?')}, commit {commit}, seed {m.get('seed')}, device {m.get('device')}, "
         f"started {m.get('started_at')}, finished {m.get('finished_at') or 'not yet (partial run)'}."
     )
+    if pending := (m.get("cells") or {}).get("pending"):
+        provenance += (
+            f" Partial run: {pending} of the suite's cells pending (manifest `pending_cells`; finish with --resume)."
+        )
     summaries = summarize(run.cells())
     section = (
         f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{to_markdown(build_grid(summaries))}\n{provenance}\n"

@@ -15,6 +15,7 @@ import pytest
 
 from rdibench.cli.main import main
 from rdibench.core.errors import ResultsError
+from rdibench.report import report_markdown
 from rdibench.results import RunDir
 from tests.runner.conftest import write_suite
 
@@ -106,9 +107,11 @@ def test_an_only_run_lists_its_pending_cells_until_resume_finishes_it(
     manifest = RunDir.open(run_dir).manifest
     assert manifest["cells"]["pending"] == len(manifest["pending_cells"]) > 0
     assert "rdi|pgd-avg" in manifest["pending_cells"] and "rdi|clean" not in manifest["pending_cells"]
+    assert f"Partial run: {manifest['cells']['pending']} of the suite's cells pending" in report_markdown(run_dir)
     assert _run_cli(["run", str(suite), "--resume", run_dir], tmp_path, capsys)[0] == 0
     manifest = RunDir.open(run_dir).manifest
     assert manifest["pending_cells"] == [] and manifest["cells"]["pending"] == 0
+    assert "Partial run" not in report_markdown(run_dir)
 
 
 def test_resume_refuses_a_changed_suite(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
