@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rdibench.core.config import load_yaml, validate
 from rdibench.report.summary import ModelSummary
-from rdibench.report.tables import MISSING
+from rdibench.report.tables import MISSING, markdown_row
 
 
 class PublishedRow(BaseModel):
@@ -61,7 +61,7 @@ def beside_markdown(summaries: list[ModelSummary], published: Published) -> str:
     by_model = {s.model: s for s in summaries}
     header = ["Model", "Attack", "TA ours", "TA published", "ATA ours", "ATA published", "MFlops ours",
               "MFlops published", "Source"]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "| --- | --- | " + " | ".join(["---:"] * 6) + " | --- |"]
+    lines = [markdown_row(header), markdown_row(["---", "---", *["---:"] * 6, "---"])]
     for row in published.rows:
         ta, ata, mflops = _ours(by_model.get(row.model), row.attack)
         cells = [
@@ -75,7 +75,7 @@ def beside_markdown(summaries: list[ModelSummary], published: Published) -> str:
             _fmt(row.mflops),
             row.source + (f"; {row.setting}" if row.setting else ""),
         ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append(markdown_row(cells))
     return "\n".join(lines) + "\n"
 
 

@@ -60,13 +60,15 @@ def _notes(summaries: Sequence[ModelSummary]) -> list[Note]:
     return notes
 
 
-def to_markdown(grid: Grid) -> str:
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+def markdown_row(cells: Sequence[str]) -> str:
+    """One Markdown table row, pipes inside cells escaped."""
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
+
+def to_markdown(grid: Grid) -> str:
     align = ["---", *["---:"] * (len(grid.headers) - 1)]
     notes = "\n\n".join(f"**{n.text}**" if n.bold else n.text for n in grid.notes)
-    return "\n".join([line(grid.headers), line(align), *map(line, grid.rows), "", notes]) + "\n"
+    return "\n".join([markdown_row(grid.headers), markdown_row(align), *map(markdown_row, grid.rows), "", notes]) + "\n"
 
 
 def to_latex(grid: Grid) -> str:
