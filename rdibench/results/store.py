@@ -127,7 +127,7 @@ class RunDir:
         self._manifest.update(fields)
         self._write_manifest()
 
-    def finish(self, suite_keys: Sequence[str] = ()) -> None:
+    def finish(self, suite_keys: Sequence[str]) -> None:
         """Stamp ``finished_at``, the cell counts by status (from the latest record per cell) and the suite's
         cells not yet done (``pending_cells``: left out by ``--only``, failed or interrupted), so a partial run
         says so in its manifest and ``--resume`` finishes it."""
@@ -135,8 +135,12 @@ class RunDir:
         statuses = [c.get("status") for c in cells]
         done = {c["key"] for c in cells if c.get("status") == "ok"}
         pending = [k for k in suite_keys if k not in done]
-        counts = {"total": len(statuses), "ok": statuses.count("ok"), "failed": statuses.count("failed")}
-        counts["pending"] = len(pending)
+        counts = {
+            "total": len(statuses),
+            "ok": statuses.count("ok"),
+            "failed": statuses.count("failed"),
+            "pending": len(pending),
+        }
         self.update_manifest(finished_at=iso_utc(utc_now()), cells=counts, pending_cells=pending)
 
     def append_cell(self, record: Mapping[str, Any]) -> None:

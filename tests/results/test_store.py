@@ -86,7 +86,12 @@ def test_latest_record_wins_and_failed_cells_are_not_finished(tmp_path):
     clean, attack = model_cells("m.a", {"pgd40-average": 0.8}, seed=0)
     run = make_run(tmp_path, [failed_cell("m.a", "pgd40-average"), clean, failed_cell("m.b", "pgd40-average")])
     assert run.finished_keys() == {clean["key"]}
-    assert RunDir.open(run.path).manifest["cells"] == {"total": 3, "ok": 1, "failed": 2, "pending": 0}
+    assert RunDir.open(run.path).manifest["cells"] == {
+        "total": 3,
+        "ok": 1,
+        "failed": 2,
+        "pending": 2,
+    }  # failed = not done
     run.append_cell(attack)  # the resumed run retried it
     assert run.finished_keys() == {clean["key"], attack["key"]}
     assert [c["key"] for c in run.cells()] == ["m.a|clean", "m.b|pgd40-average", "m.a|pgd40-average"]
