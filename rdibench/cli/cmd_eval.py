@@ -10,10 +10,10 @@ from typing import Any
 import yaml
 
 from rdibench.cli.common import add_data_args, data_roots
+from rdibench.core.config import parse_fraction
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataSpec
 from rdibench.evaluation import AttackSpec, ModelSpec, SuiteConfig, ThresholdSpec
-from rdibench.evaluation.specs import parse_fraction
 from rdibench.models.checkpoint import read_card
 from rdibench.runner import evaluate_record, prepare
 

@@ -15,6 +15,17 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
+def parse_fraction(value: Any) -> Any:
+    """Accept ``"8/255"`` wherever a float is expected (as papers write eps)."""
+    if isinstance(value, str) and "/" in value:
+        num, _, den = value.partition("/")
+        try:
+            return float(num) / float(den)
+        except ValueError:
+            return value
+    return value
+
+
 def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int], source: str) -> None:
     """1-based line of every key path; a key given twice is an error (PyYAML would silently keep the last)."""
     out[loc] = node.start_mark.line + 1

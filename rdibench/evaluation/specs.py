@@ -8,21 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rdibench.attacks.objectives import OBJECTIVES
+from rdibench.core.config import parse_fraction
 from rdibench.core.hashing import sha256_json
 from rdibench.data import DataSpec
 
 CLEAN = "clean"
-
-
-def parse_fraction(value: Any) -> Any:
-    """Accept ``"8/255"`` wherever a float is expected (as papers write eps)."""
-    if isinstance(value, str) and "/" in value:
-        num, _, den = value.partition("/")
-        try:
-            return float(num) / float(den)
-        except ValueError:
-            return value
-    return value
 
 
 class ThresholdSpec(BaseModel):

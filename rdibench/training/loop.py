@@ -28,6 +28,7 @@ from rdibench.models.multiexit import MultiExitNet
 from rdibench.training.defence import Defence
 from rdibench.training.recipe import TrainRecipe
 from rdibench.training.sampling import BatchSampler
+from rdibench.training.watch import HeldOutWatch
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,9 @@ class Trainer:
         device: torch.device,
         state_path: Path,
         recipe_hash: str,
+        watch: HeldOutWatch | None = None,
     ) -> None:
-        self.model, self.recipe, self.sampler, self.defence = model, recipe, sampler, defence
+        self.model, self.recipe, self.sampler, self.defence, self.watch = model, recipe, sampler, defence, watch
         self.device, self.state_path, self.recipe_hash = device, state_path, recipe_hash
         opt = recipe.optimizer
         self.optimizer = torch.optim.SGD(
@@ -101,6 +103,8 @@ class Trainer:
         )
         self.iteration = 0
         self.curves: list[dict[str, Any]] = []
+        self.watch_curve: list[dict[str, Any]] = []
+        self.selected_iteration: int | None = None
         self.window = self._empty_window()
         self.wall_time_s = 0.0
         self.resumes = 0
@@ -118,6 +122,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "sampler": self.sampler.state(),
             "curves": self.curves,
+            "watch_curve": self.watch_curve,
+            "watch_best": self.watch.state() if self.watch else None,
             "window": self.window,
             "wall_time_s": self.wall_time_s,
             "resumes": self.resumes,
@@ -137,6 +143,9 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state(state["sampler"].cpu())
         self.iteration, self.curves, self.window = state["iteration"], state["curves"], state["window"]
+        self.watch_curve = state.get("watch_curve", [])
+        if self.watch:
+            self.watch.load_state(state.get("watch_best"))
         self.wall_time_s, self.resumes = state["wall_time_s"], state["resumes"] + 1
         logger.info("resuming %s at iteration %d", self.recipe.name, self.iteration)
 
@@ -195,6 +204,10 @@ class Trainer:
                     self.curves.append(point)
                     self.window = self._empty_window()
                     logger.info("%s iteration %d/%d: %s", r.name, self.iteration, total, _stats(point))
+                if self.watch and self.watch.due(self.iteration, total):
+                    point = self.watch.measure(self.model, self.iteration, self.device)
+                    self.watch_curve.append(point)
+                    logger.info("%s iteration %d: held-out PGD %.2f%%", r.name, self.iteration, 100 * point["score"])
                 stop = flag["signal"] is not None
                 if self.iteration % r.checkpoint_every == 0 or stop:
                     self.wall_time_s += time.monotonic() - start
@@ -204,6 +217,19 @@ class Trainer:
                     logger.warning("saved %s at iteration %d; continue with --resume", self.state_path, self.iteration)
                     raise KeyboardInterrupt
         self.wall_time_s += time.monotonic() - start
+        self._select()
+
+    def _select(self) -> None:
+        """With ``keep_best``, end on the weights of the best held-out watch point."""
+        best = self.watch.best if self.watch else None
+        if best is None or not self.recipe.watch or not self.recipe.watch.keep_best:
+            return
+        self.selected_iteration = best["iteration"]
+        if best["iteration"] != self.iteration:
+            self.model.load_state_dict(best["model"])
+            logger.info(
+                "%s: keeping the weights of iteration %d (best held-out PGD)", self.recipe.name, best["iteration"]
+            )
 
 
 def _progress_bar() -> Progress:

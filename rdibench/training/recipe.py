@@ -10,14 +10,13 @@ from __future__ import annotations
 import difflib
 import inspect
 import itertools
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from rdibench.attacks.algorithms.pgd import PGDParams
-from rdibench.core.config import Loc, load_yaml, validate
+from rdibench.attacks import ALGORITHMS
+from rdibench.core.config import Loc, load_yaml, parse_fraction, validate
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataSpec
 from rdibench.models.registry import MODELS, list_models
@@ -100,9 +99,16 @@ class WarmupRecipe(_Strict):
 
 
 class ScheduleRecipe(_Strict):
-    """Iteration-based step schedule (paper.md §5): LR x gamma at each milestone."""
+    """Iteration-based LR schedule. ``step`` (paper.md §5): LR x gamma at each milestone. ``cyclic`` (fast
+    adversarial training, Wong, Rice and Kolter, ICLR 2020): linear from 0 up to ``lr`` at ``peak`` x iterations,
+    then linear down to 0 at the end.
+
+    ``kind`` and ``peak`` leave the dump (and so the recipe hash) at their defaults: recipes written before
+    they existed keep their hash and find their committed models."""
 
     iterations: int = Field(ge=1)
+    kind: Literal["step", "cyclic"] = Field("step", exclude_if=lambda v: v == "step")
+    peak: float = Field(0.4, gt=0, lt=1, exclude_if=lambda v: v == 0.4, description="cyclic: where LR peaks")
     milestones: list[int] = Field(default_factory=list)
     gamma: float = Field(0.1, gt=0, le=1)
     warmup: WarmupRecipe | None = None
@@ -110,6 +116,8 @@ class ScheduleRecipe(_Strict):
     @model_validator(mode="after")
     def _check(self) -> ScheduleRecipe:
         ms = self.milestones
+        if self.kind == "cyclic" and (ms or self.warmup):
+            raise ValueError("kind 'cyclic' takes neither milestones nor warmup")
         if any(b <= a for a, b in itertools.pairwise(ms)):
             raise ValueError(f"milestones must increase strictly, got {ms}")
         if ms and not (ms[0] > 0 and ms[-1] < self.iterations):
@@ -120,6 +128,10 @@ class ScheduleRecipe(_Strict):
 
     def lr_at(self, iteration: int, base_lr: float) -> float:
         """LR of 0-based ``iteration``: a pure function of it, so resuming needs no scheduler state."""
+        if self.kind == "cyclic":
+            up = self.peak * self.iterations
+            t = iteration + 0.5  # the LR of the iteration's midpoint: never exactly 0, symmetric around the peak
+            return base_lr * (t / up if t <= up else max(self.iterations - t, 0.0) / (self.iterations - up))
         if self.warmup and iteration < self.warmup.iterations:
             return self.warmup.lr
         return base_lr * self.gamma ** sum(m <= iteration for m in self.milestones)
@@ -132,24 +144,52 @@ class ScheduleRecipe(_Strict):
         if warm:
             w = round(warm.iterations * f)
             warm = warm.model_copy(update={"iterations": w}) if 0 < w < iterations else None
-        return ScheduleRecipe(iterations=iterations, milestones=ms, gamma=self.gamma, warmup=warm)
+        return self.model_copy(update={"iterations": iterations, "milestones": ms, "warmup": warm})
 
 
-class AttackRecipe(PGDParams):
-    """The defence's attack: PGD with the attack module's own parameter checks (``eps`` accepts ``8/255``)."""
+class AttackRecipe(_Strict):
+    """The defence's attack: PGD, or FGSM from a random start (fast adversarial training); its settings are
+    checked by the attack module's own parameter class. ``eps`` and ``step_size`` accept fractions (``8/255``)."""
 
-    algorithm: Literal["pgd"] = "pgd"
+    algorithm: Literal["pgd", "fgsm"] = "pgd"
+    eps: float
+    steps: int | None = Field(None, exclude_if=lambda v: v is None, description="pgd only: number of steps")
+    step_size: float | None = Field(None, exclude_if=lambda v: v is None, description="fgsm: default eps")
+    random_start: bool = True
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @field_validator("eps", "step_size", mode="before")
     @classmethod
     def _fraction(cls, v: Any) -> Any:
-        if isinstance(v, str) and re.fullmatch(r"\s*[\d.]+\s*/\s*[\d.]+\s*", v):
-            num, den = (float(p) for p in v.split("/"))
-            return num / den
-        return v
+        return parse_fraction(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> AttackRecipe:
+        if self.algorithm == "fgsm" and self.steps is not None:
+            raise ValueError("fgsm takes one step: drop steps")
+        ALGORITHMS.get(self.algorithm).Params(**self.params())
+        return self
 
     def params(self) -> dict[str, Any]:
         return self.model_dump(exclude={"algorithm"})
+
+    def label(self) -> str:
+        """``PGD-5, eps 0.3, step 0.1`` or ``FGSM-RS, eps 0.0314, step 0.0392``."""
+        rs = "-RS" if self.random_start else ""
+        name = f"PGD-{self.steps}" if self.algorithm == "pgd" else f"FGSM{rs}"
+        step = self.eps if self.step_size is None else self.step_size
+        return f"{name}, eps {self.eps:.6g}, step {step:.6g}"
+
+
+class WatchRecipe(_Strict):
+    """Robust accuracy on held-out images during training: the guard against catastrophic overfitting of fast
+    adversarial training (PGD accuracy collapses while FGSM accuracy rises), and early stopping (Rice et al.,
+    ICML 2020) with ``keep_best``. The images are the first ``n`` of the validation hold-out, never test data."""
+
+    every: int = Field(ge=1, description="iterations between watch points (e.g. one epoch)")
+    n: int = Field(500, ge=1, description="held-out images attacked")
+    attack: AttackRecipe
+    keep_best: bool = Field(True, description="end with the weights of the best watch point")
 
 
 class DefenceRecipe(_Strict):
@@ -178,8 +218,9 @@ class DefenceRecipe(_Strict):
         if self.attack is None:
             return "none"
         a = self.attack
-        name = "pgd-at" if self.kind == "pgd_at" else f"rdi-{self.objective}"
-        return f"{name} (PGD-{a.steps}, eps {a.eps:.6g}, step {a.step_size:.6g})"
+        fast = a.algorithm == "fgsm"
+        name = ("fast-at" if fast else "pgd-at") if self.kind == "pgd_at" else f"rdi-{self.objective}"
+        return f"{name} ({a.label()})"
 
 
 class ThresholdRecipe(_Strict):
@@ -221,6 +262,7 @@ class TrainRecipe(_Strict):
     exit_weights: list[float] | None = Field(None, description="w_i of L_RDI (default 1 per exit, as the authors)")
     thresholds: ThresholdRecipe = ThresholdRecipe()
     prune: PruneRecipe | None = None
+    watch: WatchRecipe | None = Field(None, exclude_if=lambda v: v is None)
     eval_every: int = Field(100, ge=1, description="iterations per curve point (and log line)")
     checkpoint_every: int = Field(500, ge=1, description="iterations between resume checkpoints")
     seed: int = 0
@@ -241,6 +283,8 @@ class TrainRecipe(_Strict):
             raise ValueError("give exactly one of model (train from scratch) and base (start from a trained model)")
         if self.prune and self.base is None:
             raise ValueError("prune needs base: the trained model to prune")
+        if self.watch and self.watch.n > self.data.val_n:
+            raise ValueError(f"watch.n ({self.watch.n}) cannot exceed data.val_n ({self.data.val_n})")
         return self
 
     @property

@@ -33,6 +33,7 @@ from rdibench.training.defence import Defence
 from rdibench.training.loop import Trainer, seeded_global_rng
 from rdibench.training.recipe import TrainRecipe, load_recipe, presets
 from rdibench.training.sampling import BatchSampler
+from rdibench.training.watch import HeldOutWatch
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def _train(
         device=device,
         state_path=state_path,
         recipe_hash=p.hash,
+        watch=HeldOutWatch(recipe.watch, val_data.x, val_data.y, recipe.seed) if recipe.watch else None,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
@@ -253,6 +255,14 @@ def _card(
         "wall_time_s": trainer.wall_time_s,
         "resumes": trainer.resumes,
         "curves": trainer.curves,
+        "watch": {
+            "attack": recipe.watch.attack.label(),
+            "objective": "average",
+            "curve": trainer.watch_curve,
+            "selected_iteration": trainer.selected_iteration,
+        }
+        if recipe.watch
+        else None,
         "mflops": costs.to_dict(),
         "val": {
             "clean_acc_per_exit": [float((z.argmax(1) == val.y).float().mean()) for z in logits],

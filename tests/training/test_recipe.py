@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,27 @@ def test_schedule_is_a_pure_function_of_the_iteration() -> None:
     assert (short.iterations, short.milestones, short.warmup.iterations) == (10, [5, 8], 1)
 
 
+def test_cyclic_schedule_rises_to_the_peak_and_falls_to_zero() -> None:
+    s = ScheduleRecipe(iterations=100, kind="cyclic", peak=0.4)
+    lrs = [s.lr_at(i, 0.2) for i in range(100)]
+    top = max(range(100), key=lrs.__getitem__)
+    assert top in (39, 40) and lrs[top] == pytest.approx(0.2, rel=0.02)
+    assert all(a < b for a, b in itertools.pairwise(lrs[: top + 1]))
+    assert all(a > b for a, b in itertools.pairwise(lrs[top:]))
+    assert 0 < lrs[0] < 0.01 and 0 < lrs[-1] < 0.01
+    assert s.shortened(10).kind == "cyclic"
+
+
+def test_fields_added_later_keep_old_recipe_hashes(make_recipe: Callable[..., TrainRecipe]) -> None:
+    """kind, peak, watch, steps (fgsm) leave the dump at their defaults: committed models keep their hashes."""
+    dump = make_recipe().model_dump(mode="json")
+    assert "kind" not in dump["schedule"] and "peak" not in dump["schedule"] and "watch" not in dump
+    assert set(dump["defence"]["attack"]) == {"algorithm", "eps", "steps", "step_size", "random_start", "precision"}
+    fgsm = make_recipe(defence={"attack": {"algorithm": "fgsm", "steps": None, "step_size": "10/255"}})
+    assert "steps" not in fgsm.model_dump(mode="json")["defence"]["attack"]
+    assert fgsm.defence.label() == "fast-at (FGSM-RS, eps 0.1, step 0.0392157)"
+
+
 def test_iteration_override_is_recorded_in_the_hash(make_recipe: Callable[..., TrainRecipe]) -> None:
     r = make_recipe()
     short = r.with_iterations(4)
@@ -79,6 +101,10 @@ def test_unknown_key_names_path_line_and_suggestion(recipe_file: Callable[..., P
         ({"model": None, "base": "x", "prune": {"kind": "structured", "target_mflops": -1}}, "greater than 0"),
         ({"model": None, "base": "x", "prune": {"kind": "structured"}}, "needs target_mflops"),
         ({"prune": {"kind": "structured", "target_mflops": 5}}, "prune needs base"),
+        ({"defence": {"attack": {"algorithm": "fgsm"}}}, "fgsm takes one step: drop steps"),
+        ({"defence": {"attack": {"algorithm": "pgd", "steps": None}}}, "steps"),
+        ({"schedule": {"kind": "cyclic"}}, "kind 'cyclic' takes neither milestones nor warmup"),
+        ({"watch": {"every": 4, "n": 65, "attack": {"eps": 0.1, "steps": 2, "step_size": 0.05}}}, "watch.n (65)"),
     ],
 )
 def test_bad_values_fail_on_load(recipe_file: Callable[..., Path], changes: dict, expected: str) -> None:

@@ -20,6 +20,7 @@ from rdibench.training import TrainRecipe, train
 from rdibench.training.loop import Trainer
 from rdibench.training.run import STATE_FILE
 from rdibench.training.sampling import BatchSampler, crop_flip
+from rdibench.training.watch import HeldOutWatch
 
 RDI = {
     "model": {"arch": "rdi_smallcnn"},
@@ -109,6 +110,30 @@ def test_resume_equals_uninterrupted(
     a, b = read_card(resumed).training, read_card(straight).training
     assert a["curves"] == b["curves"] and a["resumes"] == 1
     assert read_card(resumed).thresholds == read_card(straight).thresholds
+
+
+def test_watch_keeps_the_best_held_out_weights(
+    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held-out scores forced to fall after the first watch point: the run must end on that point's weights."""
+    forced = iter([0.9, 0.5, 0.1])
+    seen: dict[int, dict[str, torch.Tensor]] = {}
+    real = HeldOutWatch._point
+
+    def point(self: HeldOutWatch, model: torch.nn.Module, iteration: int, device: torch.device) -> dict:
+        seen[iteration] = {k: v.clone() for k, v in model.state_dict().items()}
+        return {**real(self, model, iteration, device), "score": next(forced)}
+
+    monkeypatch.setattr(HeldOutWatch, "_point", point)
+    attack = {"algorithm": "pgd", "eps": 0.1, "steps": 2, "step_size": 0.05}
+    run_dir = train(make_recipe(watch={"every": 3, "n": 32, "attack": attack}), out_dir=tmp_path, data_roots=roots)
+    watch = read_card(run_dir).training["watch"]
+    assert [(p["iteration"], p["score"]) for p in watch["curve"]] == [(3, 0.9), (6, 0.5), (8, 0.1)]
+    assert watch["selected_iteration"] == 3 and watch["attack"] == "PGD-2, eps 0.1, step 0.05"
+    assert len(watch["curve"][0]["adv_acc"]) == 1 and 0 <= watch["curve"][0]["clean_acc"][0] <= 1
+    final = load_checkpoint(run_dir).model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in seen[3].items())
+    assert not all(torch.equal(final[k], v) for k, v in seen[8].items())
 
 
 def test_store_reuses_a_finished_run(
