@@ -1,4 +1,4 @@
-"""Shared fixtures: data roots (the repository's MNIST + ../shared/data when present) and reference checkpoints."""
+"""Shared fixtures: data roots (the repository's MNIST + $RDIBENCH_DATA when set) and reference checkpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rdibench.data import DataRoots, resolve_roots
+from rdibench.data import DataRoots
+from rdibench.data.roots import ENV_VAR
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -21,12 +22,20 @@ TRADES = REFERENCE / "trades" / "trades_mnist_smallcnn.pt"
 torch.set_num_threads(int(os.environ.get("RDIBENCH_TEST_THREADS", "1")))
 
 
+DATA_ROOTS = (REPO / "data", *(Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p))
+
+
 @pytest.fixture(scope="session")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> DataRoots:
-    paths = [str(REPO / "data"), str(SHARED / "data")]
-    base = resolve_roots(os.pathsep.join(paths))
     cache = Path(os.environ.get("RDIBENCH_CACHE", tmp_path_factory.mktemp("cache")))
-    return DataRoots(base.roots, cache, download=False)
+    return DataRoots(DATA_ROOTS, cache, download=False)
+
+
+def need_data(name: str) -> None:
+    """Skip unless a data root holds ``name`` (a fresh clone has MNIST only)."""
+    if not any((root / name).exists() for root in DATA_ROOTS):
+        where = ", ".join(map(str, DATA_ROOTS))
+        pytest.skip(f"{name} not found under the data roots ({where}): set {ENV_VAR} to a folder holding it")
 
 
 def need(path: Path) -> Path:

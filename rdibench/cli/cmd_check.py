@@ -9,6 +9,7 @@ from rdibench.cli.cmd_compare import add_tolerance_args, compare_and_render
 from rdibench.cli.common import add_data_args, data_roots
 from rdibench.cli.progress import RichRunProgress
 from rdibench.evaluation import load_suite
+from rdibench.results import RunDir
 from rdibench.runner import RunOptions, run_suite
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     suite, source = load_suite(args.suite)
+    RunDir.open(args.against)  # a wrong reference fails now, not after the whole suite has run
     with RichRunProgress(enabled=False if args.quiet else None) as progress:
         result = run_suite(suite, source, data_roots(args), RunOptions(out_root=args.out, progress=progress))
     print(f"new run: {result.path}")

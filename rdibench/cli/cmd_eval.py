@@ -12,12 +12,11 @@ import yaml
 from rdibench.cli.common import add_data_args, data_roots
 from rdibench.core.config import parse_fraction
 from rdibench.core.errors import ConfigError
-from rdibench.data import DataSpec
-from rdibench.evaluation import AttackSpec, ModelSpec, SuiteConfig, ThresholdSpec
+from rdibench.evaluation.suite import build_suite
 from rdibench.models.checkpoint import read_card
 from rdibench.runner import evaluate_record, prepare
 
-# the paper's evaluation attacks (paper.md §5), used when the command line names no setting
+# the paper's evaluation attacks (docs/protocol.md §5), used when the command line names no setting
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist": {"eps": 0.3, "steps": 40, "step_size": 0.01},
     "cifar10": {"eps": 8 / 255, "steps": 20, "step_size": 2 / 255},
@@ -93,24 +92,25 @@ def run(args: argparse.Namespace) -> int:
     ckpt_dir = _checkpoint(args.model)
     card = read_card(ckpt_dir)
     dataset = args.dataset or card.dataset
-    suite = SuiteConfig(
-        name="eval",
-        seed=args.seed,
-        data=DataSpec(dataset=dataset, n=args.n, source=args.source if dataset == "cifar10" else "auto"),
-        batch_size=args.batch_size,
-        thresholds=ThresholdSpec(protocol=args.thresholds),
-        models=[ModelSpec(name=card.name, checkpoint=ckpt_dir)],
-        attacks=[
-            AttackSpec(
-                name=args.attack,
-                algorithm=args.attack,
-                objective=args.objective,
-                exit=args.exit,
-                params=_params(args, dataset),
-                probe=args.probe,
-            )
+    flags = {
+        "name": "eval",
+        "seed": args.seed,
+        "data": {"dataset": dataset, "n": args.n, "source": args.source if dataset == "cifar10" else "auto"},
+        "batch_size": args.batch_size,
+        "thresholds": {"protocol": args.thresholds},
+        "models": [{"name": card.name, "checkpoint": str(ckpt_dir)}],
+        "attacks": [
+            {
+                "name": args.attack,
+                "algorithm": args.attack,
+                "objective": args.objective,
+                "exit": args.exit,
+                "params": _params(args, dataset),
+                "probe": args.probe,
+            }
         ],
-    )
+    }
+    suite = build_suite(flags, source="rdibench eval (command-line settings)", base=Path.cwd())
     ctx, cells = prepare(suite, data_roots(args))
     record = evaluate_record(cells[0], ctx)
     out = _summary(record)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from rdibench.core.config import load_yaml, validate
+from rdibench.core.config import Loc, load_yaml, validate
 from rdibench.core.errors import ConfigError
 from rdibench.core.hashing import sha256_file, sha256_json
 from rdibench.data import DataSpec
@@ -43,8 +44,15 @@ class SuiteConfig(BaseModel):
                 raise ValueError(f"{kind} names must be unique; repeated: {', '.join(dup)}")
         return self
 
+    _written: dict[str, Any] | None = PrivateAttr(None)
+
+    def as_written(self) -> dict[str, Any]:
+        """The suite as its file says it (paths relative to that file), before paths are resolved: what the
+        manifest records and the config hash covers, so neither depends on where the checkout lives."""
+        return self._written if self._written is not None else self.model_dump(mode="json")
+
     def config_hash(self) -> str:
-        return sha256_json(self.model_dump(mode="json"))
+        return sha256_json(self.as_written())
 
     def data_for(self, model: ModelSpec) -> DataSpec:
         """The selection a model is evaluated on: its own ``data``, else the suite's."""
@@ -106,16 +114,25 @@ def load_suite(path: Path | str) -> tuple[SuiteConfig, dict[str, str]]:
     data, lines = load_yaml(path)
     if isinstance(data, dict):  # top-level x-* keys only hold YAML anchors (as docker-compose's)
         data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
-    suite = validate(SuiteConfig, data, source=str(path), lines=lines)
-    base = path.resolve().parent
-    resolved_models = [_resolve_paths(m, base, path) for m in suite.models]
-    stores = [p if p.is_absolute() else base / p for p in suite.stores]
-    suite = suite.model_copy(update={"models": resolved_models, "stores": stores})
-    _check_attacks(suite, path)
+    suite = build_suite(data, source=str(path), lines=lines, base=path.resolve().parent)
     return suite, {"path": str(path), "sha256": sha256_file(path)}
 
 
-def _resolve_paths(model: ModelSpec, base: Path, source: Path) -> ModelSpec:
+def build_suite(data: Any, *, source: str, base: Path, lines: dict[Loc, int] | None = None) -> SuiteConfig:
+    """Every check a suite gets, wherever it comes from (a file, the eval command's flags): the schema, paths
+    resolved against ``base`` and checked, every attack resolved; any problem raises ConfigError naming
+    ``source`` and the key."""
+    suite = validate(SuiteConfig, data, source=source, lines=lines)
+    resolved_models = [_resolve_paths(m, base, source) for m in suite.models]
+    stores = [p if p.is_absolute() else base / p for p in suite.stores]
+    written = suite.model_dump(mode="json")
+    suite = suite.model_copy(update={"models": resolved_models, "stores": stores})
+    suite._written = written
+    _check_attacks(suite, source)
+    return suite
+
+
+def _resolve_paths(model: ModelSpec, base: Path, source: str) -> ModelSpec:
     updates: dict[str, object] = {}
     if model.recipe is not None:
         from rdibench.training import load_recipe, plan
@@ -137,7 +154,7 @@ def _resolve_paths(model: ModelSpec, base: Path, source: Path) -> ModelSpec:
     return model.model_copy(update=updates)
 
 
-def _check_attacks(suite: SuiteConfig, source: Path) -> None:
+def _check_attacks(suite: SuiteConfig, source: str) -> None:
     """Resolve every attack now (names, settings), so a typo fails before the first cell runs."""
     from rdibench.attacks.factory import make_attack
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rdibench.core.errors import ResultsError
+from rdibench.core.errors import ConfigError, ResultsError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.data import DataRoots, Dataset, load
@@ -120,7 +120,7 @@ def _manifest(
 ) -> dict[str, Any]:
     return {
         "rdibench_version": environment.versions()["rdibench"],
-        "suite": suite.model_dump(mode="json"),
+        "suite": suite.as_written(),
         "suite_source": source,
         "suite_sha256": source.get("sha256"),
         "git": environment.git_state(),
@@ -179,9 +179,12 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     ctx, cells = prepare(suite, roots)
     position = {c.key: i for i, c in enumerate(cells)}
     suite_keys = [c.key for c in cells]
-    if options.only:
+    if options.only is not None:
         patterns = [p for p in options.only.split(",") if p]
         cells = [c for c in cells if any(fnmatch.fnmatch(c.key, p) for p in patterns)]
+        if not cells:
+            shown = ", ".join(suite_keys[:6]) + (", ..." if len(suite_keys) > 6 else "")
+            raise ConfigError(f"--only {options.only!r} matches none of the suite's cells 'model|attack' ({shown})")
     with executor:  # joins a Ray cluster before the run directory exists: no address, no empty run
         run = _open_run(suite, source, ctx, executor, options)
         done = run.finished_keys()

@@ -128,6 +128,14 @@ def train(
     return _train(p, run_dir, store, resume, progress, data_roots, torch.device(device))
 
 
+def portable_path(path: Path) -> str:
+    """``path`` relative to the git work tree holding it (else its name): a card must not name the folders of
+    the machine that trained it, and the recipe itself is in the card anyway."""
+    path = path.resolve()
+    root = next((d for d in path.parents if (d / ".git").exists()), path.parent)
+    return path.relative_to(root).as_posix()
+
+
 def _store_dir(p: Plan, store: Path) -> Path:
     """The store keys runs by recipe name (for people) and hash (for identity)."""
     return store / f"{p.recipe.name}-{p.hash[:12]}"
@@ -245,12 +253,14 @@ def _card(
     training = {
         "recipe": recipe.model_dump(mode="json"),
         "recipe_hash": p.hash,
-        "recipe_file": str(recipe.source) if recipe.source else None,
+        "recipe_file": portable_path(recipe.source) if recipe.source else None,
         "seed": recipe.seed,
         "device": str(device),
         "versions": versions,
         "data": {"train": train_data.provenance(), "val": val.provenance()},
-        "base": {"path": str(base_dir), "weights_sha256": read_card(base_dir).weights_sha256} if base_dir else None,
+        "base": {"path": portable_path(base_dir), "weights_sha256": read_card(base_dir).weights_sha256}
+        if base_dir
+        else None,
         "iterations": trainer.iteration,
         "wall_time_s": trainer.wall_time_s,
         "resumes": trainer.resumes,

@@ -26,7 +26,7 @@ attacks:
 
 
 def _write(tmp_path: Path, text: str) -> Path:
-    (tmp_path / "ckpt").mkdir(exist_ok=True)
+    (tmp_path / "ckpt").mkdir(parents=True, exist_ok=True)
     path = tmp_path / "suite.yaml"
     path.write_text(text)
     return path
@@ -39,6 +39,17 @@ def test_a_good_suite_resolves_paths_and_fractions(tmp_path: Path) -> None:
     assert len(source["sha256"]) == 64
     cells = expand(suite, {"m": 3})
     assert [c.attack_name for c in cells] == ["clean", "pgd-e0", "pgd-e1", "pgd-e2"]
+
+
+def test_config_hash_and_manifest_suite_do_not_depend_on_the_checkout_folder(tmp_path: Path) -> None:
+    """The same suite in two folders: one hash, and the recorded suite names paths as the file writes them."""
+    first, _ = load_suite(_write(tmp_path / "a", GOOD))
+    second, _ = load_suite(_write(tmp_path / "elsewhere" / "b", GOOD))
+    assert first.models[0].checkpoint != second.models[0].checkpoint  # resolved for use ...
+    assert first.config_hash() == second.config_hash()  # ... but not for identity
+    assert first.as_written()["models"][0]["checkpoint"] == "ckpt"
+    changed, _ = load_suite(_write(tmp_path / "c", GOOD.replace("n: 20", "n: 21")))
+    assert changed.config_hash() != first.config_hash()
 
 
 def test_a_one_exit_model_has_no_slowdown_cell(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from rdibench.core.errors import DataError
 from rdibench.data import DataRoots, DataSpec, load
-from tests.conftest import SHARED, need
+from tests.conftest import need_data
 
 
 def test_mnist_from_the_repository_is_verified_and_raw(roots: DataRoots) -> None:
@@ -64,7 +64,7 @@ def test_bad_spec_names_the_field() -> None:
 
 
 def test_cifar_sources_share_canonical_indices_and_flag_the_lossy_copy(roots: DataRoots) -> None:
-    need(SHARED / "data" / "cifar10-jpeg-lossy")
+    need_data("cifar10-jpeg-lossy")
     exact = load(DataSpec(dataset="cifar10", n=200), roots)  # auto: canonical missing -> exact subset covers it
     jpeg = load(DataSpec(dataset="cifar10", n=200, source="jpeg"), roots)
     assert exact.source == "exact-npz" and not exact.lossy and exact.label == "CIFAR-10"
@@ -76,6 +76,6 @@ def test_cifar_sources_share_canonical_indices_and_flag_the_lossy_copy(roots: Da
 
 
 def test_cifar_never_falls_back_to_the_lossy_copy_silently(roots: DataRoots) -> None:
-    need(SHARED / "data" / "cifar10-jpeg-lossy")
+    need_data("cifar10-jpeg-lossy")
     with pytest.raises(DataError, match="source: jpeg"):
         load(DataSpec(dataset="cifar10", n=2000), roots)

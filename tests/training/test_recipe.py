@@ -11,6 +11,7 @@ import pytest
 from rdibench.core.errors import ConfigError
 from rdibench.training import TrainRecipe, load_recipe, plan, presets
 from rdibench.training.recipe import ScheduleRecipe
+from rdibench.training.run import portable_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,6 +69,14 @@ def test_fields_added_later_keep_old_recipe_hashes(make_recipe: Callable[..., Tr
     fgsm = make_recipe(defence={"attack": {"algorithm": "fgsm", "steps": None, "step_size": "10/255"}})
     assert "steps" not in fgsm.model_dump(mode="json")["defence"]["attack"]
     assert fgsm.defence.label() == "fast-at (FGSM-RS, eps 0.1, step 0.0392157)"
+
+
+def test_cards_name_recipes_relative_to_their_work_tree(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "recipes").mkdir()
+    inside = tmp_path / "repo" / "recipes" / "r.yaml"
+    outside = tmp_path / "loose.yaml"
+    assert portable_path(inside) == "recipes/r.yaml" and portable_path(outside) == "loose.yaml"
 
 
 def test_iteration_override_is_recorded_in_the_hash(make_recipe: Callable[..., TrainRecipe]) -> None:
