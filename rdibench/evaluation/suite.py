@@ -7,11 +7,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rdibench.core.config import load_yaml, validate
+from rdibench.core.config import Loc, load_yaml, validate
 from rdibench.core.errors import ConfigError
 from rdibench.core.hashing import sha256_file, sha256_json
 from rdibench.data import DataSpec
 from rdibench.evaluation.specs import CLEAN, AttackSpec, ModelSpec, SanitySpec, ThresholdSpec
+from rdibench.models.catalogue import PUBLISHED
 
 
 class SuiteConfig(BaseModel):
@@ -44,7 +45,11 @@ class SuiteConfig(BaseModel):
         return self
 
     def config_hash(self) -> str:
-        return sha256_json(self.model_dump(mode="json"))
+        """Hash of the suite as validated; a published model counts by its name and its file's sha256 (where
+        the file was found is no part of the suite)."""
+        config = self.model_dump(mode="json")
+        published = {m.published: PUBLISHED.get(m.published).sha256 for m in self.models if m.published}
+        return sha256_json({**config, "published_sha256": published} if published else config)
 
     def data_for(self, model: ModelSpec) -> DataSpec:
         """The selection a model is evaluated on: its own ``data``, else the suite's."""
@@ -112,6 +117,7 @@ def load_suite(path: Path | str) -> tuple[SuiteConfig, dict[str, str]]:
     stores = [p if p.is_absolute() else base / p for p in suite.stores]
     suite = suite.model_copy(update={"models": resolved_models, "stores": stores})
     _check_attacks(suite, path)
+    _check_published(suite, path, lines)
     return suite, {"path": str(path), "sha256": sha256_file(path)}
 
 
@@ -135,6 +141,20 @@ def _resolve_paths(model: ModelSpec, base: Path, source: Path) -> ModelSpec:
                 raise ConfigError(f"{source}: models.{model.name}.{key}: {full} does not exist")
             updates[key] = full
     return model.model_copy(update=updates)
+
+
+def _check_published(suite: SuiteConfig, source: Path, lines: dict[Loc, int]) -> None:
+    """A published model must be of the dataset it is evaluated on (known from the catalogue, no download)."""
+    for i, model in enumerate(suite.models):
+        if model.published is None:
+            continue
+        entry, dataset = PUBLISHED.get(model.published), suite.data_for(model).dataset
+        if entry.dataset != dataset:
+            line = lines.get(("models", i, "published"))
+            raise ConfigError(
+                f"{source}{f':{line}' if line else ''}: models.{i}.published: {entry.name} is a {entry.dataset} "
+                f"model; model {model.name!r} is evaluated on {dataset}"
+            )
 
 
 def _check_attacks(suite: SuiteConfig, source: Path) -> None:
