@@ -7,6 +7,7 @@ the catalogue's sha256 recognises them, so nothing is downloaded that is already
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ from rdibench.data.roots import MODELS_ENV_VAR, DataRoots
 from rdibench.models.catalogue import PUBLISHED, PublishedModel
 from rdibench.models.checkpoint import CARD, read_card, save_checkpoint
 from rdibench.models.importers import IMPORTERS
+
+log = logging.getLogger(__name__)
 
 
 def find_local(entry: PublishedModel, roots: Sequence[Path]) -> Path | None:
@@ -58,6 +61,7 @@ def fetch(name: str, roots: DataRoots, *, progress: bool | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{entry.name}-") as tmp:
         source = find_local(entry, roots.models) or _download(entry, Path(tmp), roots.models, progress)
+        log.info("%s: %s (sha256 verified), importing into %s", entry.name, source, target)
         ckpt = IMPORTERS.get(entry.importer)(source)
         card = ckpt.card.model_copy(
             update={"upstream": entry, "source": f"rdibench fetch {entry.name}: {entry.url}, sha256 {entry.sha256}"}
