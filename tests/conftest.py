@@ -1,4 +1,5 @@
-"""Shared fixtures: data roots (the repository's MNIST + $RDIBENCH_DATA when set) and reference checkpoints."""
+"""Shared fixtures: data roots (the repository's MNIST + $RDIBENCH_DATA when set) and the published
+checkpoints, taken from the models roots ($RDIBENCH_MODELS) only: tests never download."""
 
 from __future__ import annotations
 
@@ -8,19 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from rdibench.data import DataRoots
-from rdibench.data.roots import ENV_VAR
+from rdibench.data import DataRoots, resolve_roots
+from rdibench.data.roots import ENV_VAR, MODELS_ENV_VAR
+from rdibench.models.catalogue import PUBLISHED
+from rdibench.models.fetch import find_local
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REFERENCE = SHARED / "reference"
-TRIPLE_WINS = REFERENCE / "triple-wins" / "cifar10_resnet38_rdi_maxavg_iter60000.pth.tar"
-TRADES = REFERENCE / "trades" / "trades_mnist_smallcnn.pt"
+TRIPLE_WINS = "triple-wins-rdi-resnet38"
+TRADES = "trades-smallcnn-mnist"
 
 # One intra-op thread unless told otherwise: on a shared 2-core machine two threads under load ran 20x slower;
 # CI (an idle machine) sets RDIBENCH_TEST_THREADS=2.
 torch.set_num_threads(int(os.environ.get("RDIBENCH_TEST_THREADS", "1")))
-
 
 DATA_ROOTS = (REPO / "data", *(Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p))
 
@@ -38,10 +38,16 @@ def need_data(name: str) -> None:
         pytest.skip(f"{name} not found under the data roots ({where}): set {ENV_VAR} to a folder holding it")
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} not available (shared reference files live beside the checkout)")
-    return path
+def published_file(name: str) -> Path:
+    """The published file of catalogue entry ``name`` in the models roots, else skip saying how to provide it."""
+    entry = PUBLISHED.get(name)
+    found = find_local(entry, resolve_roots().models)
+    if found is None:
+        pytest.skip(
+            f"set {MODELS_ENV_VAR} to a folder holding {entry.filename} (sha256 {entry.sha256[:12]}...; "
+            "rdibench fetch --list gives the URL)"
+        )
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -49,11 +55,11 @@ def authors_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The authors' RDI-ResNet-38 converted once per test session."""
     from rdibench.models.importers import import_checkpoint
 
-    return import_checkpoint("triple-wins", need(TRIPLE_WINS), tmp_path_factory.mktemp("ckpt") / "rn38")
+    return import_checkpoint("triple-wins", published_file(TRIPLE_WINS), tmp_path_factory.mktemp("ckpt") / "rn38")
 
 
 @pytest.fixture(scope="session")
 def trades_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from rdibench.models.importers import import_checkpoint
 
-    return import_checkpoint("trades", need(TRADES), tmp_path_factory.mktemp("ckpt") / "trades")
+    return import_checkpoint("trades", published_file(TRADES), tmp_path_factory.mktemp("ckpt") / "trades")

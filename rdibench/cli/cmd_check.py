@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from rdibench.cli.cmd_compare import add_tolerance_args, compare_and_render
-from rdibench.cli.common import add_data_args, data_roots
+from rdibench.cli.common import add_data_args, add_models_args, data_roots
 from rdibench.cli.progress import RichRunProgress
 from rdibench.evaluation import load_suite
 from rdibench.results import RunDir
@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quiet", action="store_true")
     add_tolerance_args(p)
     add_data_args(p)
+    add_models_args(p)
     p.set_defaults(func=run)
 
 

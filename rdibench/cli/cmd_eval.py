@@ -9,11 +9,14 @@ from typing import Any
 
 import yaml
 
-from rdibench.cli.common import add_data_args, data_roots
+from rdibench.cli.common import add_data_args, add_models_args, data_roots
 from rdibench.core.config import parse_fraction
 from rdibench.core.errors import ConfigError
+from rdibench.data import DataRoots
 from rdibench.evaluation.suite import build_suite
+from rdibench.models.catalogue import PUBLISHED
 from rdibench.models.checkpoint import read_card
+from rdibench.models.fetch import fetch
 from rdibench.runner import evaluate_record, prepare
 
 # the paper's evaluation attacks (docs/protocol.md §5), used when the command line names no setting
@@ -26,7 +29,10 @@ MODEL_ZOO = Path("baselines") / "models"
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("eval", help="evaluate one attack on one model and print every number")
-    p.add_argument("model", help=f"checkpoint directory, or the name of one under {MODEL_ZOO}/")
+    p.add_argument(
+        "model",
+        help=f"checkpoint directory, the name of one under {MODEL_ZOO}/, or a published model (rdibench fetch --list)",
+    )
     p.add_argument(
         "--attack", default="pgd", help="pgd, fgsm, wrm, torchattacks:<Class>, art:<Class>, autoattack, clean"
     )
@@ -47,10 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--probe", action="store_true", help="also run the sanity probes (eps=1, more steps, larger eps)")
     p.add_argument("--format", choices=["json", "table"], default="table")
     add_data_args(p)
+    add_models_args(p)
     p.set_defaults(func=run)
 
 
-def _checkpoint(name: str) -> Path:
+def _checkpoint(name: str, roots: DataRoots) -> Path:
     path = Path(name)
     if (path / "card.json").is_file():
         return path
@@ -59,9 +66,12 @@ def _checkpoint(name: str) -> Path:
     stored = sorted(p.parent for p in MODEL_ZOO.glob(f"{name}-*/card.json"))  # the store's <recipe>-<hash> names
     if len(stored) == 1:
         return stored[0]
+    if name in PUBLISHED:
+        return fetch(name, roots)
     known = sorted(p.parent.name for p in MODEL_ZOO.glob("*/card.json"))
     raise ConfigError(
-        f"{name!r} is neither a checkpoint directory nor a model in {MODEL_ZOO}/ (known: {', '.join(known) or 'none'})"
+        f"{name!r} is neither a checkpoint directory, a model in {MODEL_ZOO}/ (known: {', '.join(known) or 'none'}) "
+        f"nor a published model ({PUBLISHED.unknown_message(name)})"
     )
 
 
@@ -89,7 +99,8 @@ def _params(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    ckpt_dir = _checkpoint(args.model)
+    roots = data_roots(args)
+    ckpt_dir = _checkpoint(args.model, roots)
     card = read_card(ckpt_dir)
     dataset = args.dataset or card.dataset
     flags = {
@@ -111,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         ],
     }
     suite = build_suite(flags, source="rdibench eval (command-line settings)", base=Path.cwd())
-    ctx, cells = prepare(suite, data_roots(args))
+    ctx, cells = prepare(suite, roots)
     record = evaluate_record(cells[0], ctx)
     out = _summary(record)
     if args.format == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rdibench.cli.common import add_data_args, data_roots
+from rdibench.cli.common import add_data_args, add_models_args, data_roots
 from rdibench.cli.progress import RichRunProgress
 from rdibench.evaluation import load_suite
 from rdibench.runner import ExecutorConfig, RunOptions, run_suite
@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="times a cell is retried when its worker dies before it is recorded failed (default 2)",
     )
     add_data_args(p)
+    add_models_args(p)
     p.set_defaults(func=run)
 
 

@@ -1,4 +1,4 @@
-"""Arguments several subcommands share (data roots, threads, output format)."""
+"""Arguments several subcommands share (data and models roots, threads, output format)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,19 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
+def add_models_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--models-dir",
+        help="folder(s) holding published model files, os.pathsep-separated, searched (by file name, then by "
+        "sha256) before any download; default $RDIBENCH_MODELS",
+    )
+
+
 def data_roots(args: argparse.Namespace) -> DataRoots:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
-    return resolve_roots(args.data_dir, download=args.download)
+    return resolve_roots(
+        getattr(args, "data_dir", None),
+        download=getattr(args, "download", False),
+        models_dir=getattr(args, "models_dir", None),
+    )

@@ -14,7 +14,7 @@ import sys
 from rdibench import __version__
 from rdibench.core.errors import RdibenchError
 
-SUBCOMMANDS = ("run", "validate", "eval", "compare", "check", "report", "import", "train")
+SUBCOMMANDS = ("run", "validate", "eval", "compare", "check", "report", "fetch", "import", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

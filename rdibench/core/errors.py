@@ -29,6 +29,10 @@ class ResultsError(RdibenchError):
     """A result directory is missing, corrupt, or written by a newer schema."""
 
 
+class DownloadError(RdibenchError):
+    """A file could not be downloaded, arrived truncated, or failed its checksum."""
+
+
 class DeviceError(RdibenchError):
     """A requested device is not available on this machine."""
 

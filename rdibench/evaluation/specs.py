@@ -11,6 +11,7 @@ from rdibench.attacks.objectives import OBJECTIVES
 from rdibench.core.config import parse_fraction
 from rdibench.core.hashing import sha256_json
 from rdibench.data import DataSpec
+from rdibench.models.catalogue import PUBLISHED
 
 CLEAN = "clean"
 
@@ -41,23 +42,35 @@ class ThresholdSpec(BaseModel):
 
 
 class ModelSpec(BaseModel):
-    """A model to evaluate: an rdibench checkpoint directory, an external file to import, or a training recipe."""
+    """A model to evaluate: an rdibench checkpoint directory, a published model by name, an external file to
+    import, or a training recipe."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="display name, unique in the suite")
     checkpoint: Path | None = Field(None, description="rdibench checkpoint directory (card.json + model.safetensors)")
+    published: str | None = Field(
+        None, description="a published model by name (rdibench fetch --list), fetched and verified on first use"
+    )
     import_kind: Literal["triple-wins", "trades"] | None = Field(None, description="importer for an external file")
     import_path: Path | None = Field(None, description="the external file to import")
     recipe: str | None = Field(None, description="training recipe (path or preset) trained or reused from the store")
     thresholds: ThresholdSpec | None = Field(None, description="this model's threshold protocol (default: the suite's)")
     data: DataSpec | None = Field(None, description="this model's evaluation selection (default: the suite's data)")
 
+    @field_validator("published")
+    @classmethod
+    def _known_published(cls, v: str | None) -> str | None:
+        if v is not None and v not in PUBLISHED:
+            raise ValueError(PUBLISHED.unknown_message(v))
+        return v
+
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        given = [k for k in ("checkpoint", "import_path", "recipe") if getattr(self, k) is not None]
+        sources = ("checkpoint", "published", "import_path", "recipe")
+        given = [k for k in sources if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"model {self.name!r} needs exactly one of checkpoint, import_path, recipe (got {given})")
+            raise ValueError(f"model {self.name!r} needs exactly one of {', '.join(sources)} (got {given})")
         if (self.import_kind is None) != (self.import_path is None):
             raise ValueError(f"model {self.name!r}: import_kind and import_path go together")
         return self

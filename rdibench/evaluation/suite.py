@@ -13,6 +13,7 @@ from rdibench.core.errors import ConfigError
 from rdibench.core.hashing import sha256_file, sha256_json
 from rdibench.data import DataSpec
 from rdibench.evaluation.specs import CLEAN, AttackSpec, ModelSpec, SanitySpec, ThresholdSpec
+from rdibench.models.catalogue import PUBLISHED
 
 
 class SuiteConfig(BaseModel):
@@ -52,7 +53,11 @@ class SuiteConfig(BaseModel):
         return self._written if self._written is not None else self.model_dump(mode="json")
 
     def config_hash(self) -> str:
-        return sha256_json(self.as_written())
+        """Hash of the suite as written; a published model counts by its name and its file's sha256 (where
+        the file was found is no part of the suite)."""
+        config = self.as_written()
+        published = {m.published: PUBLISHED.get(m.published).sha256 for m in self.models if m.published}
+        return sha256_json({**config, "published_sha256": published} if published else config)
 
     def data_for(self, model: ModelSpec) -> DataSpec:
         """The selection a model is evaluated on: its own ``data``, else the suite's."""
@@ -129,6 +134,7 @@ def build_suite(data: Any, *, source: str, base: Path, lines: dict[Loc, int] | N
     suite = suite.model_copy(update={"models": resolved_models, "stores": stores})
     suite._written = written
     _check_attacks(suite, source)
+    _check_published(suite, source, lines or {})
     return suite
 
 
@@ -152,6 +158,20 @@ def _resolve_paths(model: ModelSpec, base: Path, source: str) -> ModelSpec:
                 raise ConfigError(f"{source}: models.{model.name}.{key}: {full} does not exist")
             updates[key] = full
     return model.model_copy(update=updates)
+
+
+def _check_published(suite: SuiteConfig, source: str, lines: dict[Loc, int]) -> None:
+    """A published model must be of the dataset it is evaluated on (known from the catalogue, no download)."""
+    for i, model in enumerate(suite.models):
+        if model.published is None:
+            continue
+        entry, dataset = PUBLISHED.get(model.published), suite.data_for(model).dataset
+        if entry.dataset != dataset:
+            line = lines.get(("models", i, "published"))
+            raise ConfigError(
+                f"{source}{f':{line}' if line else ''}: models.{i}.published: {entry.name} is a {entry.dataset} "
+                f"model; model {model.name!r} is evaluated on {dataset}"
+            )
 
 
 def _check_attacks(suite: SuiteConfig, source: str) -> None:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rdibench.models.catalogue import PublishedModel
+
 CARD_SCHEMA_VERSION = 1
 
 
@@ -52,6 +54,9 @@ class ModelCard(BaseModel):
     threshold_shift: ThresholdShift | None = Field(None, description="the authors' shifts (protocol 'authors')")
     weights_sha256: str = ""
     source: str = Field(description="who made the weights and how: 'rdibench train ...' or an import's origin")
+    upstream: PublishedModel | None = Field(
+        None, description="the published file these weights were converted from (rdibench fetch): URL, commit, sha256"
+    )
     defence: str | None = Field(None, description="training defence, e.g. 'pgd-at', 'rdi-max_average', 'trades'")
     training: dict[str, Any] | None = None
     pruning: dict[str, Any] | None = None

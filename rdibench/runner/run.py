@@ -25,6 +25,7 @@ from rdibench.evaluation import Cell, SuiteConfig, expand
 from rdibench.evaluation.sources import resolve_model
 from rdibench.evaluation.thresholds import resolve_thresholds
 from rdibench.flops import exit_costs
+from rdibench.models.fetch import fetch
 from rdibench.report import write_report
 from rdibench.results import RunDir
 from rdibench.runner import environment
@@ -146,7 +147,13 @@ def _manifest(
 
 
 def prepare(suite: SuiteConfig, roots: DataRoots) -> tuple[Context, list[Cell]]:
-    """Load the data and models of a suite, resolve thresholds, and expand the cells in run order."""
+    """Load the data and models of a suite, resolve thresholds, and expand the cells in run order.
+
+    Published models are fetched first, so a file that cannot be had stops the run before any data is read.
+    """
+    for spec in suite.models:
+        if spec.published is not None:
+            fetch(spec.published, roots)
     data = _load_data(suite, roots)
     ctx = Context(suite, data, _load_models(suite, data, roots, roots.cache), environment.code_version(), roots.cache)
     return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()})

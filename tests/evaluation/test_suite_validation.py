@@ -8,6 +8,7 @@ import pytest
 
 from rdibench.core.errors import ConfigError
 from rdibench.evaluation import expand, load_suite
+from rdibench.models.catalogue import PUBLISHED
 
 GOOD = """\
 name: t
@@ -61,6 +62,16 @@ def test_a_one_exit_model_has_no_slowdown_cell(tmp_path: Path) -> None:
     assert [c.attack_name for c in expand(suite, {"m": 2})] == ["clean", "pgd-e0", "pgd-e1", "slow"]
 
 
+def test_a_published_model_is_hashed_by_its_name_and_checksum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, GOOD.replace("checkpoint: ckpt", "published: trades-smallcnn-mnist"))
+    suite, _ = load_suite(path)
+    assert suite.models[0].published == "trades-smallcnn-mnist" and suite.models[0].checkpoint is None
+    before = suite.config_hash()
+    entry = PUBLISHED.get("trades-smallcnn-mnist")
+    monkeypatch.setitem(PUBLISHED._items, entry.name, entry.model_copy(update={"sha256": "0" * 64}))
+    assert suite.config_hash() != before, "another file under the same name is another suite"
+
+
 BAD = [
     (
         "unknown top-level key",
@@ -105,6 +116,23 @@ BAD = [
         "missing checkpoint dir",
         GOOD.replace("checkpoint: ckpt", "checkpoint: nowhere"),
         r"models.m.checkpoint: .*nowhere does not exist",
+    ),
+    (
+        "unknown published model",
+        GOOD.replace("checkpoint: ckpt", "published: trades-smallcnn"),
+        r"suite.yaml:5: models.0.published: unknown published model 'trades-smallcnn'. "
+        r"Did you mean 'trades-smallcnn-mnist'\?",
+    ),
+    (
+        "published model of another dataset",
+        GOOD.replace("checkpoint: ckpt", "published: triple-wins-rdi-resnet38"),
+        r"suite.yaml:5: models.0.published: triple-wins-rdi-resnet38 is a cifar10 model; model 'm' is evaluated on "
+        r"mnist",
+    ),
+    (
+        "published and a checkpoint",
+        GOOD.replace("checkpoint: ckpt", "checkpoint: ckpt\n    published: trades-smallcnn-mnist"),
+        r"models.0: Value error, model 'm' needs exactly one of checkpoint, published, import_path, recipe",
     ),
     (
         "two model sources",

@@ -11,7 +11,7 @@ from rdibench.core.errors import CheckpointError, UnknownNameError
 from rdibench.data import DataRoots, DataSpec, load
 from rdibench.models import ModelCard, create_model, load_checkpoint, save_checkpoint
 from rdibench.models.importers import import_checkpoint
-from tests.conftest import TRADES, TRIPLE_WINS, need
+from tests.conftest import TRADES, TRIPLE_WINS, published_file
 
 
 def _card(**kw: object) -> ModelCard:
@@ -67,14 +67,14 @@ def test_trades_checkpoint_imports_to_smallcnn(trades_ckpt: Path, roots: DataRoo
 
 def test_importer_refuses_a_truncated_file(tmp_path: Path) -> None:
     bad = tmp_path / "cut.pth.tar"
-    bad.write_bytes(need(TRIPLE_WINS).read_bytes()[:100_000])
+    bad.write_bytes(published_file(TRIPLE_WINS).read_bytes()[:100_000])
     with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
         import_checkpoint("triple-wins", bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_importer_refuses_a_wrong_shape_naming_the_key(tmp_path: Path) -> None:
-    blob = torch.load(need(TRIPLE_WINS), map_location="cpu", weights_only=True)
+    blob = torch.load(published_file(TRIPLE_WINS), map_location="cpu", weights_only=True)
     blob["state_dict"]["module.branch_layer3.4.weight"] = torch.zeros(10, 64)
     bad = tmp_path / "shape.pth.tar"
     torch.save(blob, bad)
@@ -84,11 +84,11 @@ def test_importer_refuses_a_wrong_shape_naming_the_key(tmp_path: Path) -> None:
 
 def test_importer_refuses_the_wrong_kind(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="kind triple-wins"):
-        import_checkpoint("triple-wins", need(TRADES), tmp_path / "out")
+        import_checkpoint("triple-wins", published_file(TRADES), tmp_path / "out")
     with pytest.raises(CheckpointError, match="no place in the target model"):
         import_checkpoint("trades", _state_file(tmp_path), tmp_path / "out2")
     with pytest.raises(UnknownNameError, match="trades"):
-        import_checkpoint("tradez", need(TRADES), tmp_path / "out3")
+        import_checkpoint("tradez", published_file(TRADES), tmp_path / "out3")
 
 
 def _state_file(tmp_path: Path) -> Path:

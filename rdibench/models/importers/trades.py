@@ -1,6 +1,6 @@
 """The TRADES SmallCNN for MNIST (yaodongyu/TRADES ``model_mnist_smallcnn.pt``) -> static ``smallcnn``.
 
-Its layout (shared/reference/trades/README.md): ``feature_extractor.conv1..4`` and
+Its layout (the published file of catalogue entry ``trades-smallcnn-mnist``): ``feature_extractor.conv1..4`` and
 ``classifier.fc1..3``, a plain state dict.
 """
 
