@@ -26,7 +26,7 @@ class PublishedRow(BaseModel):
     ta: float | None = Field(None, ge=0, le=100)
     ata: float | None = Field(None, ge=0, le=100)
     mflops: float | None = Field(None, gt=0)
-    source: str = Field(description="where the number is published, e.g. 'paper Table 1 (paper.md §6.0)'")
+    source: str = Field(description="where the number is published, e.g. 'paper Table 1 (docs/protocol.md §6.0)'")
     setting: str = Field("", description="the published run's setting where it differs from the run's")
 
 

@@ -1,7 +1,7 @@
-"""The training objective (paper.md §2): L = Σ_i w_i (c · CE_i(x) + (1 - c) · CE_i(x_adv)), c = ½ by default.
+"""The training objective (docs/protocol.md §2): L = Σ_i w_i (c · CE_i(x) + (1 - c) · CE_i(x_adv)), c = ½ by default.
 
 x_adv comes from rdibench.attacks (never a private PGD copy), run with the model in train mode as the authors
-do (paper.md §9.5): ``main`` attacks the last exit, ``average`` the mean exit loss, ``max_average`` runs one
+do (docs/protocol.md §9.5): ``main`` attacks the last exit, ``average`` the mean exit loss, ``max_average`` runs one
 single-exit attack per exit and keeps per sample the candidate with the largest average loss.
 """
 

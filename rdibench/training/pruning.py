@@ -1,4 +1,4 @@
-"""Pruned baselines (paper.md §6.4): structured channel pruning to a target MFlops, unstructured global
+"""Pruned baselines (docs/protocol.md §6.4): structured channel pruning to a target MFlops, unstructured global
 magnitude pruning to a target sparsity (or sparse-aware MFlops). Both are followed by adversarial fine-tuning.
 
 Costs are the paper convention (conv MACs / 2**20) of the last exit, so a baseline's target can be set to the

@@ -57,7 +57,7 @@ class DataRecipe(_Strict):
     val_size: int = Field(5000, ge=1, description="size of the validation hold-out of the training set")
     val_seed: int = 0
     augment: Literal["none", "crop_flip"] = Field(
-        "none", description="crop_flip: random crop 32 pad 4 + horizontal flip per sample (CIFAR, paper.md §5)"
+        "none", description="crop_flip: random crop 32 pad 4 + horizontal flip per sample (CIFAR, docs/protocol.md §5)"
     )
 
     @model_validator(mode="after")
@@ -99,7 +99,7 @@ class WarmupRecipe(_Strict):
 
 
 class ScheduleRecipe(_Strict):
-    """Iteration-based LR schedule. ``step`` (paper.md §5): LR x gamma at each milestone. ``cyclic`` (fast
+    """Iteration-based LR schedule. ``step`` (docs/protocol.md §5): LR x gamma at each milestone. ``cyclic`` (fast
     adversarial training, Wong, Rice and Kolter, ICLR 2020): linear from 0 up to ``lr`` at ``peak`` x iterations,
     then linear down to 0 at the end.
 
@@ -194,7 +194,7 @@ class WatchRecipe(_Strict):
 
 class DefenceRecipe(_Strict):
     """``none``: clean CE; ``pgd_at``: ½ CE(x) + ½ CE(x_adv) on a static backbone; ``rdi``: the same on every
-    exit with x_adv from the ``main`` (single last exit), ``average`` or ``max_average`` objective (paper.md §2)."""
+    exit with x_adv from the ``main`` (single last exit), ``average`` or ``max_average`` objective (docs/protocol.md §2)."""
 
     kind: Literal["none", "pgd_at", "rdi"]
     objective: Literal["main", "average", "max_average"] | None = None
@@ -224,7 +224,7 @@ class DefenceRecipe(_Strict):
 
 
 class ThresholdRecipe(_Strict):
-    """Hand shift applied to the held-out fitted thresholds, ``t * scale + offset`` per side exit (paper.md §4)."""
+    """Hand shift applied to the held-out fitted thresholds, ``t * scale + offset`` per side exit (docs/protocol.md §4)."""
 
     scale: list[float] | None = None
     offset: list[float] | None = None

@@ -11,7 +11,7 @@ CROP_PAD = 4
 
 
 class BatchSampler:
-    """A fresh random batch every iteration, as the authors' ``next(iter(train_loader))`` (paper.md §5, §9.7).
+    """A fresh random batch every iteration, as the authors' ``next(iter(train_loader))`` (docs/protocol.md §5, §9.7).
 
     Each draw is the first ``batch_size`` positions of a new permutation (no repeats inside a batch, no
     epochs). Sampling and augmentation draw from one CPU generator whose state is saved in training

@@ -8,7 +8,7 @@ import torch
 from rdibench.core.errors import UnknownNameError
 from rdibench.models import create_model, list_models
 
-# paper.md §1.4 (trainable parameters; MobileNetV2 without the authors' unused conv)
+# docs/protocol.md §1.4 (trainable parameters; MobileNetV2 without the authors' unused conv)
 PARAMS = {
     "smallcnn": (312_202, 1),
     "rdi_smallcnn": (836_846, 3),

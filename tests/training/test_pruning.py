@@ -16,7 +16,7 @@ from rdibench.models.checkpoint import read_card
 from rdibench.training import TrainRecipe, prune_structured, prune_unstructured, train
 from rdibench.training.pruning import make_permanent, sparsity_for_mflops, weight_sparsity
 
-DENSE = 9.2559814453125  # SmallCNN, paper convention (paper.md §7)
+DENSE = 9.2559814453125  # SmallCNN, paper convention (docs/protocol.md §7)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Recipes: the paper presets match paper.md §5, and every bad recipe fails on load naming key, line and fix."""
+"""Recipes: the paper presets match docs/protocol.md §5, and every bad recipe fails on load naming key, line and fix."""
 
 from __future__ import annotations
 
