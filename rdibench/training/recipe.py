@@ -194,7 +194,8 @@ class WatchRecipe(_Strict):
 
 class DefenceRecipe(_Strict):
     """``none``: clean CE; ``pgd_at``: ½ CE(x) + ½ CE(x_adv) on a static backbone; ``rdi``: the same on every
-    exit with x_adv from the ``main`` (single last exit), ``average`` or ``max_average`` objective (docs/protocol.md §2)."""
+    exit with x_adv from the ``main`` (single last exit), ``average`` or ``max_average`` objective
+    (docs/protocol.md §2)."""
 
     kind: Literal["none", "pgd_at", "rdi"]
     objective: Literal["main", "average", "max_average"] | None = None
@@ -224,7 +225,8 @@ class DefenceRecipe(_Strict):
 
 
 class ThresholdRecipe(_Strict):
-    """Hand shift applied to the held-out fitted thresholds, ``t * scale + offset`` per side exit (docs/protocol.md §4)."""
+    """Hand shift applied to the held-out fitted thresholds, ``t * scale + offset`` per side exit
+    (docs/protocol.md §4)."""
 
     scale: list[float] | None = None
     offset: list[float] | None = None
