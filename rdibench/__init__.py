@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rdibench.models import Checkpoint
+    from rdibench.runner.api import evaluate as evaluate
 
 __version__ = "0.1.0"
 
@@ -24,3 +25,13 @@ def load(name_or_dir: str | Path, *, models_dir: str | None = None) -> Checkpoin
     from rdibench.models.fetch import resolve_checkpoint
 
     return load_checkpoint(resolve_checkpoint(name_or_dir, resolve_roots(models_dir=models_dir)))
+
+
+def __getattr__(name: str) -> Any:
+    """``rdibench.evaluate`` (:func:`rdibench.runner.api.evaluate`), imported on first use so ``import rdibench``
+    stays light."""
+    if name == "evaluate":
+        from rdibench.runner.api import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'rdibench' has no attribute {name!r}")

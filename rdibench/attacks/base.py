@@ -8,15 +8,18 @@ objective under the chosen precision, and never touches the global RNG (an expli
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import nn
 
-from rdibench.attacks.objectives import Objective
+from rdibench.attacks.objectives import OBJECTIVES, MaxAverage, Objective, make_objective
 from rdibench.core.errors import ConfigError
+from rdibench.core.seeding import make_generator
 from rdibench.core.types import ExitLogits
+from rdibench.models.adapter import adapt_model
 from rdibench.models.multiexit import MultiExitNet
 
 
@@ -44,43 +47,88 @@ def attack_mode(model: torch.nn.Module, train_mode: bool = False) -> Iterator[No
         model.train(was_training)
 
 
+BOUND_KEYS = ("objective", "exit", "thresholds")
+"""What an attack used on its own (``attack(model, x, y)``) is bound to; not algorithm settings."""
+
+
 class Attack:
-    """One algorithm with fixed settings; call it with ``(model, x, y, objective, generator=...)``."""
+    """One algorithm with fixed settings, called ``attack(model, x, y)`` (torchattacks style) or, as rdibench's
+    evaluation calls it, ``attack(model, x, y, objective, generator=g)``.
+
+    The keywords of :data:`BOUND_KEYS` bind what a call without an objective attacks: ``objective`` (a name of
+    :data:`~rdibench.attacks.objectives.OBJECTIVES` or an :class:`Objective`; default ``average``), ``exit``
+    (objective single; -1 = main) and ``thresholds`` (the model's, for routing). Without ``generator``, random
+    starts come from one seeded with 0, so a call is a deterministic function of its inputs. ``model`` is any
+    module meeting the model contract (:mod:`rdibench.models.adapter`); ``max_average`` runs one single-exit
+    attack per exit and keeps, per sample, the candidate with the largest average loss.
+    Example: ``PGD(eps=0.3, steps=40, step_size=0.01, objective="max_average")(model, x, y)``.
+    """
 
     name: ClassVar[str] = "attack"
     Params: ClassVar[type[AttackParams]] = AttackParams
     norm: ClassVar[str] = "Linf"
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        objective: str | Objective = "average",
+        exit: int | None = None,
+        thresholds: Sequence[float] | None = None,
+        **settings: Any,
+    ) -> None:
         try:
-            self.params = self.Params(**kwargs)
+            self.params = self.Params(**settings)
         except ValidationError as e:
             errors = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
             raise ConfigError(
                 f"attack {self.name!r}: {errors}. Allowed settings: {', '.join(self.Params.model_fields)}"
             ) from None
+        if isinstance(objective, str):
+            OBJECTIVES.get(objective)  # an unknown name fails now, listing the known ones
+        self.objective, self.exit = objective, exit
+        self.thresholds = None if thresholds is None else tuple(float(t) for t in thresholds)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.model_dump().items())})"
+        settings = {**self.params.model_dump(), "objective": self.objective}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in settings.items())})"
 
     def describe(self) -> dict[str, Any]:
         return {"algorithm": self.name, "norm": self.norm, **self.params.model_dump()}
 
+    def bound_objective(self, num_exits: int) -> Objective:
+        """The objective this attack was bound to, for a model with ``num_exits`` exits."""
+        if not isinstance(self.objective, str):
+            return self.objective
+        try:
+            return make_objective(self.objective, num_exits=num_exits, exit=self.exit, thresholds=self.thresholds)
+        except ConfigError as e:
+            hint = "give objective=, exit= and thresholds= to the attack"
+            raise ConfigError(f"{type(self).__name__}: {e} ({hint})") from None
+
     def __call__(
         self,
-        model: MultiExitNet,
+        model: nn.Module,
         x: torch.Tensor,
         y: torch.Tensor,
-        objective: Objective,
+        objective: Objective | None = None,
         *,
-        generator: torch.Generator,
+        generator: torch.Generator | None = None,
         train_mode: bool = False,
     ) -> torch.Tensor:
+        """Adversarial images for ``x`` [N, C, H, W] in [0, 1] with labels ``y`` [N]; the model leaves as it came."""
         if x.min() < 0 or x.max() > 1:
             raise ConfigError("attacks take images in [0, 1]; normalisation belongs inside the model")
+        multi_exit = adapt_model(model, tuple(x.shape[1:]))
+        objective = objective if objective is not None else self.bound_objective(multi_exit.num_exits)
+        generator = generator if generator is not None else make_generator(0)
+        if isinstance(objective, MaxAverage):
+            from rdibench.attacks.maxavg import max_average  # maxavg builds on this class
+
+            draws = torch.randint(0, 2**62, (multi_exit.num_exits,), generator=generator, device=generator.device)
+            return max_average(self, multi_exit, x, y, draws.tolist(), train_mode=train_mode)
         objective = objective.bind(generator)
-        with attack_mode(model, train_mode):
-            x_adv = self.perturb(model, x.detach(), y, objective, generator)
+        with attack_mode(multi_exit, train_mode):
+            x_adv = self.perturb(multi_exit, x.detach(), y, objective, generator)
         return x_adv.detach()
 
     def loss_and_grad(

@@ -9,7 +9,7 @@ from typing import Any
 
 from rdibench.attacks.adapters import ArtAttack, AutoAttackAdapter, LibraryAttack, TorchattacksAttack
 from rdibench.attacks.algorithms import ALGORITHMS
-from rdibench.attacks.base import Attack
+from rdibench.attacks.base import BOUND_KEYS, Attack
 from rdibench.core.errors import ConfigError, UnknownNameError
 
 LIBRARIES: dict[str, type[LibraryAttack]] = {cls.name: cls for cls in (TorchattacksAttack, ArtAttack)}
@@ -22,6 +22,12 @@ def make_attack(algorithm: str, params: Mapping[str, Any] | None = None) -> Atta
     its ``params`` are the class's constructor arguments.
     """
     settings = dict(params or {})
+    bound = [k for k in BOUND_KEYS if k in settings]
+    if bound:
+        raise ConfigError(
+            f"attack {algorithm!r}: {', '.join(map(repr, bound))} is not an algorithm setting; a suite gives objective "
+            "and exit as the attack's own keys and thresholds through its threshold protocol"
+        )
     if algorithm in ALGORITHMS:
         return ALGORITHMS.get(algorithm)(**settings)
     if algorithm == AutoAttackAdapter.name:

@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
-from rdibench.cli.common import add_data_args, add_models_args, data_roots
+from rdibench.cli.common import add_data_args, add_device_arg, add_models_args, data_roots
 from rdibench.core.config import parse_fraction
+from rdibench.core.device import resolve_device
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataRoots
 from rdibench.evaluation.suite import build_suite
@@ -52,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--probe", action="store_true", help="also run the sanity probes (eps=1, more steps, larger eps)")
     p.add_argument("--format", choices=["json", "table"], default="table")
+    add_device_arg(p, "the model and images go")
     add_data_args(p)
     add_models_args(p)
     p.set_defaults(func=run)
@@ -99,6 +101,7 @@ def _params(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
     roots = data_roots(args)
     ckpt_dir = _checkpoint(args.model, roots)
     card = read_card(ckpt_dir)
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         ],
     }
     suite = build_suite(flags, source="rdibench eval (command-line settings)", base=Path.cwd())
-    ctx, cells = prepare(suite, roots)
+    ctx, cells = prepare(suite, roots, device=device)
     record = evaluate_record(cells[0], ctx)
     out = _summary(record)
     if args.format == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rdibench.cli.common import add_data_args, add_models_args, data_roots
+from rdibench.cli.common import add_data_args, add_device_arg, add_models_args, data_roots
 from rdibench.cli.progress import RichRunProgress
 from rdibench.evaluation import load_suite
 from rdibench.runner import ExecutorConfig, RunOptions, run_suite
@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=2,
         help="times a cell is retried when its worker dies before it is recorded failed (default 2)",
     )
+    add_device_arg(
+        p, "cells run; the processes and ray executors keep their workers on the CPU unless a device is named"
+    )
     add_data_args(p)
     add_models_args(p)
     p.set_defaults(func=run)
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 cell_cache=not args.no_cache,
                 progress=progress,
                 executor=executor,
+                device=args.device,
             ),
         )
     cells = result.manifest["cells"]

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
-from rdibench.cli.common import add_data_args, data_roots
-from rdibench.core.errors import DeviceError
+from rdibench.cli.common import add_data_args, add_device_arg, data_roots
+from rdibench.core.device import resolve_device
 from rdibench.training import load_recipe, presets, train
 
 
@@ -34,18 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="N",
         help="run N iterations instead (milestones scaled; recorded in the recipe, so it is a different model)",
     )
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)")
+    add_device_arg(p, "training runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
     p.set_defaults(func=run)
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return name
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.quiet and sys.stderr.isatty(),
         data_roots=data_roots(args),
-        device=_device(args.device),
+        device=resolve_device(args.device),
     )
     print(path)
     return 0

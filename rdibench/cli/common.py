@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from rdibench.core.device import DEVICE_CHOICES
 from rdibench.data import DataRoots, resolve_roots
 
 
@@ -16,6 +17,10 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--download", action="store_true", help="let torchvision download a missing dataset")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def add_device_arg(p: argparse.ArgumentParser, what: str = "cells run") -> None:
+    p.add_argument("--device", default="auto", help=f"where {what}: {DEVICE_CHOICES} (auto: cuda when available)")
 
 
 def add_models_args(p: argparse.ArgumentParser) -> None:

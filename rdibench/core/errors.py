@@ -21,6 +21,10 @@ class CheckpointError(RdibenchError):
     """A checkpoint is missing, corrupt, of the wrong shape or of an unknown kind."""
 
 
+class ModelError(RdibenchError):
+    """A user's model breaks the model contract (forward must return per-exit logits) or cannot be built."""
+
+
 class DataError(RdibenchError):
     """A dataset is missing or fails its checksum."""
 

@@ -66,7 +66,8 @@ def _outcome(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, thresholds: 
         exits.append(e)
         correct.append(routed_logits(logits, e).argmax(1) == yb)
         per_exit.append(torch.stack([z.argmax(1) == yb for z in logits]))
-    return Outcome(torch.cat(correct), torch.cat(exits), torch.cat(per_exit, dim=1))
+    # on the CPU whatever the model's device: flags are packed with numpy and compared across devices
+    return Outcome(torch.cat(correct).cpu(), torch.cat(exits).cpu(), torch.cat(per_exit, dim=1).cpu())
 
 
 def _fractions(exits: torch.Tensor, num_exits: int) -> list[float]:

@@ -1,22 +1,43 @@
-"""Turn a suite's ModelSpec into a loaded checkpoint (a directory, a published model, an import, or a recipe
-from the store)."""
+"""Turn a suite's ModelSpec into a loaded checkpoint (a directory, a published model, an import, a recipe from
+the store, a user's factory model, or a module given in memory)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
+from rdibench.core.errors import ConfigError, RdibenchError
 from rdibench.core.hashing import sha256_file
-from rdibench.data import DataRoots
+from rdibench.data import DataRoots, Dataset
 from rdibench.evaluation.specs import ModelSpec
 from rdibench.models import Checkpoint, load_checkpoint
+from rdibench.models.factory import build_factory_model, module_checkpoint
 from rdibench.models.fetch import fetch
 from rdibench.models.importers import import_checkpoint
 
 
-def resolve_model(spec: ModelSpec, cache: Path, roots: DataRoots, stores: list[Path] | None = None) -> Checkpoint:
+def resolve_model(
+    spec: ModelSpec,
+    cache: Path,
+    roots: DataRoots,
+    stores: list[Path] | None = None,
+    *,
+    data: Dataset | None = None,
+    folder: Path | None = None,
+    where: str = "suite",
+    module: nn.Module | None = None,
+) -> Checkpoint:
     """Load the model a suite names; published models are fetched into the cache once (models roots first);
     imports are converted once into ``cache`` keyed by the file's sha256; a recipe's model comes from the
-    first store holding it (``stores``, then the cache), else is trained."""
+    first store holding it (``stores``, then the cache), else is trained.
+
+    A factory model (imported from ``folder``, the suite's) and a ``module`` given in memory are built for
+    ``data`` (its image shape and dataset); what goes wrong there is a ConfigError naming ``where`` (the
+    suite), the model's key, the file and what was wrong.
+    """
+    if spec.factory is not None or spec.given is not None:
+        return _user_model(spec, data, folder, where, module)
     if spec.checkpoint is not None:
         return load_checkpoint(spec.checkpoint)
     if spec.published is not None:
@@ -35,3 +56,28 @@ def resolve_model(spec: ModelSpec, cache: Path, roots: DataRoots, stores: list[P
     if trained is not None:
         return load_checkpoint(trained)
     return load_checkpoint(train(recipe, store=cache / "checkpoints", data_roots=roots, progress=False))
+
+
+def _user_model(
+    spec: ModelSpec, data: Dataset | None, folder: Path | None, where: str, module: nn.Module | None
+) -> Checkpoint:
+    if data is None:
+        raise ValueError(f"model {spec.name!r} is built for the data it is evaluated on: pass data")
+    shape, dataset = tuple(data.x.shape[1:]), data.spec.dataset
+    key = "factory" if spec.factory is not None else "given"
+    try:
+        if spec.factory is not None:
+            return build_factory_model(
+                spec.factory,
+                spec.kwargs,
+                weights=spec.weights,
+                folder=folder,
+                name=spec.name,
+                dataset=dataset,
+                input_shape=shape,
+            )
+        if module is None:
+            raise ConfigError("a model given in memory exists only in rdibench.evaluate; a suite names a factory")
+        return module_checkpoint(module, name=spec.name, dataset=dataset, input_shape=shape)
+    except RdibenchError as e:
+        raise ConfigError(f"{where}: models.{spec.name}.{key}: {e}") from None

@@ -12,6 +12,7 @@ from rdibench.core.config import parse_fraction
 from rdibench.core.hashing import sha256_json
 from rdibench.data import DataSpec
 from rdibench.models.catalogue import PUBLISHED
+from rdibench.models.factory import check_target
 
 CLEAN = "clean"
 
@@ -43,7 +44,14 @@ class ThresholdSpec(BaseModel):
 
 class ModelSpec(BaseModel):
     """A model to evaluate: an rdibench checkpoint directory, a published model by name, an external file to
-    import, or a training recipe."""
+    import, a training recipe, a user's model built by a factory, or (``rdibench.evaluate`` only) a model given
+    in memory.
+
+    A factory model is any ``torch.nn.Module`` meeting the model contract (:mod:`rdibench.models.adapter`):
+    ``factory`` names the callable that builds it (``module:callable``, the module in the suite's folder or
+    installed, or a registered model name), ``kwargs`` its arguments and ``weights`` a safetensors state dict.
+    The new keys leave the dump when unset, so suites written before them keep their config hash.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,6 +63,25 @@ class ModelSpec(BaseModel):
     import_kind: Literal["triple-wins", "trades"] | None = Field(None, description="importer for an external file")
     import_path: Path | None = Field(None, description="the external file to import")
     recipe: str | None = Field(None, description="training recipe (path or preset) trained or reused from the store")
+    factory: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="a user's model: 'module:callable' (a module in the suite's folder or installed) or a "
+        "registered model name (built in or a plugin's), called with kwargs",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, exclude_if=lambda v: not v, description="factory: the callable's keyword arguments"
+    )
+    weights: Path | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="factory: a safetensors state dict loaded into the built model (a pickle is refused)",
+    )
+    given: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="set by rdibench.evaluate for a model passed in memory (its class); a suite file names a factory",
+    )
     thresholds: ThresholdSpec | None = Field(None, description="this model's threshold protocol (default: the suite's)")
     data: DataSpec | None = Field(None, description="this model's evaluation selection (default: the suite's data)")
 
@@ -65,14 +92,21 @@ class ModelSpec(BaseModel):
             raise ValueError(PUBLISHED.unknown_message(v))
         return v
 
+    @field_validator("factory")
+    @classmethod
+    def _factory_form(cls, v: str | None) -> str | None:
+        return None if v is None else check_target(v)
+
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        sources = ("checkpoint", "published", "import_path", "recipe")
+        sources = ("checkpoint", "published", "import_path", "recipe", "factory", "given")
         given = [k for k in sources if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"model {self.name!r} needs exactly one of {', '.join(sources)} (got {given})")
+            raise ValueError(f"model {self.name!r} needs exactly one of {', '.join(sources[:-1])} (got {given})")
         if (self.import_kind is None) != (self.import_path is None):
             raise ValueError(f"model {self.name!r}: import_kind and import_path go together")
+        if self.factory is None and (self.kwargs or self.weights is not None):
+            raise ValueError(f"model {self.name!r}: kwargs and weights go with factory")
         return self
 
 

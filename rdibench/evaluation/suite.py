@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from rdibench.core.config import Loc, load_yaml, validate
-from rdibench.core.errors import ConfigError
+from rdibench.core.errors import ConfigError, RdibenchError
 from rdibench.core.hashing import sha256_file, sha256_json
 from rdibench.data import DataSpec
 from rdibench.evaluation.specs import CLEAN, AttackSpec, ModelSpec, SanitySpec, ThresholdSpec
 from rdibench.models.catalogue import PUBLISHED
+from rdibench.models.factory import import_factory
 
 
 class SuiteConfig(BaseModel):
@@ -46,6 +48,16 @@ class SuiteConfig(BaseModel):
         return self
 
     _written: dict[str, Any] | None = PrivateAttr(None)
+    _origin: str = PrivateAttr("")
+    _folder: Path | None = PrivateAttr(None)
+
+    def origin(self) -> str:
+        """Where the suite came from (its file, or the command or call that built it), for error messages."""
+        return self._origin or "suite"
+
+    def folder(self) -> Path | None:
+        """The folder relative paths and factory modules are found in (the suite file's)."""
+        return self._folder
 
     def as_written(self) -> dict[str, Any]:
         """The suite as its file says it (paths relative to that file), before paths are resolved: what the
@@ -53,11 +65,13 @@ class SuiteConfig(BaseModel):
         return self._written if self._written is not None else self.model_dump(mode="json")
 
     def config_hash(self) -> str:
-        """Hash of the suite as written; a published model counts by its name and its file's sha256 (where
-        the file was found is no part of the suite)."""
+        """Hash of the suite as written; a published model counts by its name and its file's sha256, a factory
+        model's weights by their file's sha256 (where a file was found is no part of the suite)."""
         config = self.as_written()
         published = {m.published: PUBLISHED.get(m.published).sha256 for m in self.models if m.published}
-        return sha256_json({**config, "published_sha256": published} if published else config)
+        weights = {m.name: sha256_file(m.weights) for m in self.models if m.weights is not None}
+        extra = {"published_sha256": published} if published else {}
+        return sha256_json({**config, **extra, **({"weights_sha256": weights} if weights else {})})
 
     def data_for(self, model: ModelSpec) -> DataSpec:
         """The selection a model is evaluated on: its own ``data``, else the suite's."""
@@ -123,18 +137,22 @@ def load_suite(path: Path | str) -> tuple[SuiteConfig, dict[str, str]]:
     return suite, {"path": str(path), "sha256": sha256_file(path)}
 
 
-def build_suite(data: Any, *, source: str, base: Path, lines: dict[Loc, int] | None = None) -> SuiteConfig:
-    """Every check a suite gets, wherever it comes from (a file, the eval command's flags): the schema, paths
-    resolved against ``base`` and checked, every attack resolved; any problem raises ConfigError naming
-    ``source`` and the key."""
+def build_suite(
+    data: Any, *, source: str, base: Path, lines: dict[Loc, int] | None = None, given: Collection[str] = ()
+) -> SuiteConfig:
+    """Every check a suite gets, wherever it comes from (a file, the eval command's flags, ``rdibench.evaluate``):
+    the schema, paths resolved against ``base`` and checked, factories imported, every attack resolved; any
+    problem raises ConfigError naming ``source`` and the key. ``given``: names of the models passed in memory
+    (``rdibench.evaluate``), the only ones that may use the ``given`` key."""
     suite = validate(SuiteConfig, data, source=source, lines=lines)
     resolved_models = [_resolve_paths(m, base, source) for m in suite.models]
     stores = [p if p.is_absolute() else base / p for p in suite.stores]
     written = suite.model_dump(mode="json")
     suite = suite.model_copy(update={"models": resolved_models, "stores": stores})
-    suite._written = written
+    suite._written, suite._origin, suite._folder = written, source, base
     _check_attacks(suite, source)
     _check_published(suite, source, lines or {})
+    _check_user_models(suite, source, lines or {}, given)
     return suite
 
 
@@ -150,7 +168,7 @@ def _resolve_paths(model: ModelSpec, base: Path, source: str) -> ModelSpec:
             raise ConfigError(f"{source}: models.{model.name}.recipe: {e}") from None
         if recipe_path.is_file():
             updates["recipe"] = str(recipe_path)
-    for key in ("checkpoint", "import_path"):
+    for key in ("checkpoint", "import_path", "weights"):
         value = getattr(model, key)
         if value is not None:
             full = value if value.is_absolute() else base / value
@@ -171,6 +189,31 @@ def _check_published(suite: SuiteConfig, source: str, lines: dict[Loc, int]) -> 
             raise ConfigError(
                 f"{source}{f':{line}' if line else ''}: models.{i}.published: {entry.name} is a {entry.dataset} "
                 f"model; model {model.name!r} is evaluated on {dataset}"
+            )
+
+
+def _check_user_models(suite: SuiteConfig, source: str, lines: dict[Loc, int], given: Collection[str]) -> None:
+    """A factory must import and be callable (it is built, and its weights loaded, when the run loads models);
+    a model given in memory exists only in ``rdibench.evaluate``; neither has thresholds of its own."""
+    for i, model in enumerate(suite.models):
+        if model.factory is None and model.given is None:
+            continue
+        key = "factory" if model.factory is not None else "given"
+        line = lines.get(("models", i, key))
+        where = f"{source}{f':{line}' if line else ''}: models.{i}.{key} ({model.name})"
+        if model.given is not None and model.name not in given:
+            raise ConfigError(
+                f"{where}: a model given in memory exists only in rdibench.evaluate; a suite names a factory"
+            )
+        if model.factory is not None:
+            try:
+                import_factory(model.factory, suite.folder())
+            except RdibenchError as e:
+                raise ConfigError(f"{where}: {e}") from None
+        if (model.thresholds or suite.thresholds).protocol == "card":
+            raise ConfigError(
+                f"{where}: a user's model has no model card to take thresholds from; set thresholds.protocol "
+                "(the suite's or this model's) to held-out, authors or fixed"
             )
 
 

@@ -10,15 +10,16 @@ from rdibench.core.errors import ConfigError
 from rdibench.data import DataRoots, DataSpec, load
 from rdibench.evaluation.specs import ThresholdSpec
 from rdibench.inference import adjust, fit_thresholds
-from rdibench.models import Checkpoint
+from rdibench.models import Checkpoint, model_device
 from rdibench.models.multiexit import MultiExitNet
 
 
 @torch.no_grad()
 def all_exit_logits(model: MultiExitNet, x: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Every exit's logits for ``x``, batched; one forward per batch gives all exits."""
+    """Every exit's logits for ``x``, batched on the model's device; one forward per batch gives all exits."""
     model.eval()
-    chunks = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    device = model_device(model)
+    chunks = [model(x[i : i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
     return [torch.cat([c[k] for c in chunks]) for k in range(model.num_exits)]
 
 

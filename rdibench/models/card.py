@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rdibench.core.hashing import sha256_json
 from rdibench.models.catalogue import PublishedModel
 
 CARD_SCHEMA_VERSION = 1
@@ -53,6 +54,11 @@ class ModelCard(BaseModel):
     threshold_fit: ThresholdFit | None = None
     threshold_shift: ThresholdShift | None = Field(None, description="the authors' shifts (protocol 'authors')")
     weights_sha256: str = ""
+    code_sha256: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="a user's model: sha256 of the file its code is in (a built-in's code is rdibench's own)",
+    )
     source: str = Field(description="who made the weights and how: 'rdibench train ...' or an import's origin")
     upstream: PublishedModel | None = Field(
         None, description="the published file these weights were converted from (rdibench fetch): URL, commit, sha256"
@@ -71,3 +77,10 @@ class ModelCard(BaseModel):
                 f"{self.num_exits - 1}"
             )
         return self
+
+    def model_id(self) -> str:
+        """What identifies the function this model computes, for caches of its results: the weights' sha256,
+        and for a user's model also its factory, arguments and code (rdibench's own code is versioned apart)."""
+        if self.code_sha256 is None:
+            return self.weights_sha256
+        return sha256_json([self.arch, self.arch_kwargs, self.weights_sha256, self.code_sha256])

@@ -18,6 +18,7 @@ from torch import nn
 
 from rdibench.core.errors import CheckpointError
 from rdibench.core.hashing import sha256_file
+from rdibench.models.adapter import AdaptedModel
 from rdibench.models.card import ModelCard
 from rdibench.models.multiexit import MultiExitNet
 from rdibench.models.registry import create_model
@@ -28,7 +29,10 @@ CARD = "card.json"
 
 @dataclass
 class Checkpoint:
-    model: MultiExitNet
+    """A model ready to evaluate, its card, and where it came from (a checkpoint directory, a user's weights
+    file, or None for a model given in memory)."""
+
+    model: MultiExitNet | AdaptedModel
     card: ModelCard
     path: Path | None = None
 

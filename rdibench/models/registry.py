@@ -8,7 +8,9 @@ from typing import Any
 from rdibench.core.registry import Registry
 from rdibench.models.multiexit import MultiExitNet
 
-MODELS: Registry[Callable[..., MultiExitNet]] = Registry("model")
+MODELS: Registry[Callable[..., MultiExitNet]] = Registry("model", group="rdibench.models")
+"""Built-in architectures, ``@register_model`` constructors, and installed plugins' (entry-point group
+``rdibench.models``: ``my_net = "my_pkg.nets:build"``, a constructor of any module meeting the model contract)."""
 
 
 def register_model(fn: Callable[..., MultiExitNet]) -> Callable[..., MultiExitNet]:

@@ -12,9 +12,11 @@ import os
 import socket
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
+
+import torch
 
 from rdibench.core.hashing import sha256_json
 from rdibench.data import Dataset
@@ -67,6 +69,21 @@ class Context:
     code_version: str
     cache_dir: Path
     adv_cache: AdvCache = field(default_factory=dict)
+    device: str = "cpu"
+    """Where cells run: models and data are moved there once per process (:func:`place`)."""
+
+
+def place(ctx: Context) -> None:
+    """Move the context's models and images to ``ctx.device`` (a no-op for those already there), once per
+    process: the driver does it for the local executor, each worker for its own copy of the context."""
+    for m in ctx.models.values():
+        m.ckpt.model.to(ctx.device)
+    moved: dict[int, Dataset] = {}  # models evaluated on one selection share its tensors
+    for name, data in ctx.data.items():
+        if data.x.device != torch.device(ctx.device):
+            if id(data) not in moved:
+                moved[id(data)] = replace(data, x=data.x.to(ctx.device), y=data.y.to(ctx.device))
+            ctx.data[name] = moved[id(data)]
 
 
 def where() -> str:
@@ -189,10 +206,11 @@ def evaluate_in_worker(
     def advanced(done: int, total: int) -> None:
         notify(("advanced", cell.key, done, total))
 
-    ctx.adv_cache.update(reuse or {})
+    place(ctx)
+    ctx.adv_cache.update({key: images.to(ctx.device) for key, images in (reuse or {}).items()})
     try:
         record = evaluate_record(cell, ctx, advanced, worker=here)
-        return record, dict(ctx.adv_cache) if keep else {}
+        return record, {key: images.cpu() for key, images in ctx.adv_cache.items()} if keep else {}
     finally:
         ctx.adv_cache.clear()
 

@@ -66,11 +66,13 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def machine() -> dict[str, Any]:
+def machine(device: str = "cpu") -> dict[str, Any]:
+    """The machine a run used: ``device`` is where its cells ran (``rdibench run --device``), with the CUDA
+    device's name when it is one."""
     return {
         "torch_threads": torch.get_num_threads(),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "device": device,
+        "cuda_device": torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None,
         "platform": platform.platform(),
         "cudnn_deterministic": torch.backends.cudnn.deterministic,
     }

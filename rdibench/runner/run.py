@@ -12,11 +12,15 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
+from rdibench.core.device import resolve_device
 from rdibench.core.errors import ConfigError, ResultsError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
@@ -29,7 +33,7 @@ from rdibench.models.fetch import fetch
 from rdibench.report import write_report
 from rdibench.results import RunDir
 from rdibench.runner import environment
-from rdibench.runner.context import Context, LoadedModel, Progress, identity
+from rdibench.runner.context import Context, LoadedModel, Progress, identity, place
 from rdibench.runner.executors import Executor, ExecutorConfig, make_executor
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,11 @@ class RunOptions:
     progress: Progress | None = None
     notes: str = ""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    device: str = "auto"
+    """auto, cpu, cuda or cuda:N. ``auto`` is CUDA when available for the local executor; the processes and ray
+    executors keep their workers on the CPU unless a device is named."""
+    given: Mapping[str, nn.Module] = field(default_factory=dict)
+    """Modules passed in memory (``rdibench.evaluate``), by the suite's model name."""
 
 
 def _load_data(suite: SuiteConfig, roots: DataRoots) -> dict[str, Dataset]:
@@ -59,10 +68,28 @@ def _load_data(suite: SuiteConfig, roots: DataRoots) -> dict[str, Dataset]:
     return out
 
 
-def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots, cache: Path) -> dict[str, LoadedModel]:
+def _load_models(
+    suite: SuiteConfig,
+    data: dict[str, Dataset],
+    roots: DataRoots,
+    cache: Path,
+    device: str,
+    given: Mapping[str, nn.Module],
+) -> dict[str, LoadedModel]:
+    """Every model on ``device`` (and ``data`` with it), with its thresholds and per-exit costs."""
     out = {}
     for spec in suite.models:
-        ckpt = resolve_model(spec, cache, roots, list(suite.stores))
+        ckpt = resolve_model(
+            spec,
+            cache,
+            roots,
+            list(suite.stores),
+            data=data[spec.name],
+            folder=suite.folder(),
+            where=suite.origin(),
+            module=given.get(spec.name),
+        )
+        ckpt.model.to(device)
         dataset = suite.data_for(spec).dataset
         if ckpt.card.dataset != dataset:
             raise ResultsError(f"model {spec.name!r} is a {ckpt.card.dataset} model; it is evaluated on {dataset}")
@@ -71,7 +98,7 @@ def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots,
         thresholds, record = resolve_thresholds(protocol, ckpt, x, roots, batch_size=suite.batch_size)
         out[spec.name] = LoadedModel(
             ckpt,
-            ckpt.card.weights_sha256,
+            ckpt.card.model_id(),
             exit_costs(ckpt.model),
             thresholds,
             record,
@@ -126,7 +153,7 @@ def _manifest(
         "suite_sha256": source.get("sha256"),
         "git": environment.git_state(),
         "versions": environment.versions(),
-        **environment.machine(),
+        **environment.machine(ctx.device),
         "code_version": ctx.code_version,
         "seed": suite.seed,
         "seeds": {name: m.seed for name, m in ctx.models.items()},
@@ -146,8 +173,11 @@ def _manifest(
     }
 
 
-def prepare(suite: SuiteConfig, roots: DataRoots) -> tuple[Context, list[Cell]]:
-    """Load the data and models of a suite, resolve thresholds, and expand the cells in run order.
+def prepare(
+    suite: SuiteConfig, roots: DataRoots, *, device: str = "cpu", given: Mapping[str, nn.Module] | None = None
+) -> tuple[Context, list[Cell]]:
+    """Load the data and models of a suite onto ``device`` (a resolved one: cpu, cuda, cuda:N), resolve
+    thresholds and costs there, and expand the cells in run order. ``given``: modules passed in memory.
 
     Published models are fetched first, so a file that cannot be had stops the run before any data is read.
     """
@@ -155,7 +185,9 @@ def prepare(suite: SuiteConfig, roots: DataRoots) -> tuple[Context, list[Cell]]:
         if spec.published is not None:
             fetch(spec.published, roots)
     data = _load_data(suite, roots)
-    ctx = Context(suite, data, _load_models(suite, data, roots, roots.cache), environment.code_version(), roots.cache)
+    ctx = Context(suite, data, {}, environment.code_version(), roots.cache, device=device)
+    place(ctx)  # the data, before thresholds are fitted on it
+    ctx.models.update(_load_models(suite, ctx.data, roots, roots.cache, device, given or {}))
     return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()})
 
 
@@ -183,7 +215,11 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     cell cache and ``resume`` behave the same under every executor.
     """
     executor = make_executor(options.executor)  # a bad flag or a missing Ray fails before anything loads
-    ctx, cells = prepare(suite, roots)
+    local = executor.config.kind == "local"
+    device = resolve_device(options.device, auto=None if local else "cpu")
+    # the local executor evaluates in this process; the parallel ones ship a CPU context, each worker moves its own
+    ctx, cells = prepare(suite, roots, device=device if local else "cpu", given=options.given)
+    ctx.device = device
     position = {c.key: i for i, c in enumerate(cells)}
     suite_keys = [c.key for c in cells]
     if options.only is not None:

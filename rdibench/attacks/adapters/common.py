@@ -16,7 +16,7 @@ import torch
 from pydantic import Field
 
 from rdibench.attacks.adapters.views import ExitView, view_for, view_of
-from rdibench.attacks.base import Attack, AttackParams
+from rdibench.attacks.base import BOUND_KEYS, Attack, AttackParams
 from rdibench.attacks.objectives import Objective, Random
 from rdibench.core.errors import ConfigError, UnknownNameError
 from rdibench.models.multiexit import MultiExitNet
@@ -101,8 +101,9 @@ class LibraryAttack(ViewAttack):
 
     def __init__(self, cls: str, *, precision: Literal["fp32", "bf16"] = "fp32", **kwargs: Any) -> None:
         self.library_class = lookup_class(self.name, self.classes(), cls)
+        bound = {k: kwargs.pop(k) for k in BOUND_KEYS if k in kwargs}  # what it attacks, not the library's
         resolved = resolve_kwargs(f"{self.name}:{cls}", self.library_class, kwargs, self.defaults)
-        super().__init__(cls=cls, kwargs=resolved, precision=precision)
+        super().__init__(cls=cls, kwargs=resolved, precision=precision, **bound)
 
     @classmethod
     def classes(cls) -> Mapping[str, type]:

@@ -8,7 +8,9 @@ from rdibench.attacks.algorithms.wrm import WRM
 from rdibench.attacks.base import Attack
 from rdibench.core.registry import Registry
 
-ALGORITHMS: Registry[type[Attack]] = Registry("attack algorithm")
+ALGORITHMS: Registry[type[Attack]] = Registry("attack algorithm", group="rdibench.attacks")
+"""Built-in algorithms and installed plugins' (entry-point group ``rdibench.attacks``: ``my_attack =
+"my_pkg.attacks:MyAttack"``, an :class:`Attack` subclass), looked up by the name a suite's ``algorithm`` gives."""
 for _cls in (PGD, FGSM, WRM):
     ALGORITHMS.register(_cls.name)(_cls)
 
