@@ -124,4 +124,5 @@ def _describe(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         inner = ", ".join(_describe(v) for v in value[:4]) + (", ..." if len(value) > 4 else "")
         return f"a {type(value).__name__} of {len(value)} ({inner})"
-    return f"a {type(value).__module__}.{type(value).__qualname__}"
+    cls = type(value)
+    return f"a {cls.__qualname__}" if cls.__module__ == "builtins" else f"a {cls.__module__}.{cls.__qualname__}"
