@@ -80,7 +80,8 @@ def train(model: nn.Module, data_dir: str) -> None:
         idx = torch.randint(0, len(data), (BATCH,), generator=order)
         x, y = data.x[idx], data.y[idx]
         x_adv = attack(model, x, y, generator=starts)  # the model stays in train mode, its weights untouched
-        loss = sum(F.cross_entropy(z, y) + F.cross_entropy(z_adv, y) for z, z_adv in zip(model(x), model(x_adv)))
+        pairs = zip(model(x), model(x_adv), strict=True)
+        loss = sum(F.cross_entropy(z, y) + F.cross_entropy(z_adv, y) for z, z_adv in pairs)
         opt.zero_grad()
         loss.backward()
         opt.step()
