@@ -1,4 +1,7 @@
-"""The one model contract: a trunk cut into segments, one exit head after each segment."""
+"""rdibench's own architectures: a trunk cut into segments, one exit head after each segment.
+
+The model contract itself (any module returning per-exit logits) is in :mod:`rdibench.models.adapter`; this is
+the form the zoo builds it in, which also lets the early-exit executor stop after any segment."""
 
 from __future__ import annotations
 

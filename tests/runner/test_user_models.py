@@ -342,3 +342,22 @@ def test_device_cuda_without_cuda_exits_2_before_anything_runs(
     assert not (tmp_path / "out").exists()
     with pytest.raises(DeviceError, match="CUDA is not available"):
         rdibench.evaluate(nn.Linear(1, 1), data={}, attacks=[], thresholds={"protocol": "authors"}, device="cuda")
+
+
+@pytest.mark.slow
+def test_worker_processes_import_the_suites_module_and_give_the_same_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module_name, _ = write_user_model(tmp_path / "mine")
+    suite = write_suite(tmp_path / "mine", module_name, thresholds="{protocol: authors}")
+    frames = []
+    for executor in (["--executor", "local"], ["--executor", "processes", "--workers", "2", "--threads", "1"]):
+        out = tmp_path / executor[1]
+        assert (
+            main(["run", str(suite), "--out", str(out), "--quiet", "--no-cache", "--data-dir", "data", *executor]) == 0
+        )
+        (run_dir,) = (out / "user").iterdir()
+        frames.append(pd.read_csv(run_dir / "metrics.csv"))
+        assert json.loads((run_dir / "manifest.json").read_text())["device"] == "cpu"
+    numbers = ["ta", "ata", "exit_frac_0", "exit_frac_1", "seed"]
+    pd.testing.assert_frame_equal(frames[0][numbers], frames[1][numbers])
