@@ -8,7 +8,7 @@ computed (manifest ``pending_cells``) appear as *pending*, never as blanks or ze
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rdibench import __version__
@@ -65,13 +65,15 @@ class Bars:
 
 @dataclass(frozen=True)
 class ModelCard:
+    """A model's facts, its exit histograms and one detail row per finished or failed cell."""
+
     model: str
     kind: str
     lossy: bool
     facts: list[tuple[str, str]]
     exits: int
     bars: list[Bars]
-    attacks: list[list[str]] = field(default_factory=list)
+    cell_rows: list[list[str]]
 
     @property
     def exit_labels(self) -> list[tuple[int, str]]:
