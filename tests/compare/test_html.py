@@ -7,18 +7,9 @@ import pytest
 from rdibench.cli.main import main
 from rdibench.compare import Mark, compare_html, compare_runs
 from rdibench.compare.render import value_text
-from tests.results.factory import MODELS, make_run, model_cells, modify
+from tests.results.factory import diverging_runs
 
 bs4 = pytest.importorskip("bs4", reason="beautifulsoup4 is not installed (pip install -e .[dev])")
-
-
-def runs(tmp_path, *, regress: bool):
-    """Two runs of the same cells; B weakens one attack cell (a regression) when ``regress``, and A had another
-    weakened (so B improves it) either way; B also lacks one cell."""
-    records = [cell for seed, m in enumerate(MODELS, 1) for cell in model_cells(m, {"pgd40-average": 0.8}, seed=seed)]
-    a = [modify(records[3], flip_adv=0.2, seed=4) if i == 3 else r for i, r in enumerate(records)]
-    b = [modify(records[1], flip_adv=0.2, seed=5) if i == 1 and regress else r for i, r in enumerate(records)]
-    return make_run(tmp_path, a, suite="cmp"), make_run(tmp_path, b if regress else b[1:], suite="cmp")
 
 
 def rows_of(html: str) -> list:
@@ -26,7 +17,7 @@ def rows_of(html: str) -> list:
 
 
 def test_rows_marks_and_tests_follow_the_comparison(tmp_path):
-    a, b = runs(tmp_path, regress=True)
+    a, b = diverging_runs(tmp_path)
     c = compare_runs(a, b)
     html = compare_html(c, a.manifest, b.manifest)
     rows = rows_of(html)
@@ -52,7 +43,7 @@ def test_rows_marks_and_tests_follow_the_comparison(tmp_path):
 
 
 def test_cells_only_one_run_has_are_differences(tmp_path):
-    a, b = runs(tmp_path, regress=False)
+    a, b = diverging_runs(tmp_path, regress=False, drop=1)
     c = compare_runs(a, b)
     assert c.regressions == () and len(c.only_in_a) == 1
     html = compare_html(c, a.manifest, b.manifest)
@@ -63,7 +54,7 @@ def test_cells_only_one_run_has_are_differences(tmp_path):
 
 @pytest.mark.parametrize("regress", [True, False])
 def test_cli_prints_the_page_and_keeps_the_exit_code(tmp_path, capsys, regress):
-    a, b = runs(tmp_path, regress=regress)
+    a, b = diverging_runs(tmp_path, regress=regress)
     code = main(["compare", str(a.path), str(b.path), "--format", "html"])
     out = capsys.readouterr().out
     assert code == (1 if regress else 0)

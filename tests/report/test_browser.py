@@ -15,7 +15,7 @@ from rdibench.report import report_html
 from rdibench.report.summary import summarize
 from rdibench.results import RunDir
 from tests.report.browser import console_errors, load_ms, screenshot
-from tests.results.factory import MODELS, make_run, model_cells, modify, suite_records
+from tests.results.factory import MODELS, diverging_runs, make_run, suite_records
 
 pytest.importorskip("selenium", reason="selenium is not installed (pip install -e .[dev])")
 from selenium.webdriver.common.action_chains import ActionChains
@@ -142,17 +142,8 @@ def test_partial_lossy_run_page(chrome, screenshots, tmp_path):
     assert_images_described(chrome)
 
 
-def _two_way_change(tmp_path):
-    """Run B weakens one cell (a regression) and strengthens another (A had it weakened: an improvement)."""
-    records = [cell for seed, m in enumerate(MODELS, 1) for cell in model_cells(m, {"pgd40-average": 0.8}, seed=seed)]
-    worse, better = records[1], records[3]
-    a = [modify(better, flip_adv=0.2, seed=4) if r is better else r for r in records]
-    b = [modify(worse, flip_adv=0.2, seed=5) if r is worse else r for r in records]
-    return make_run(tmp_path, a, suite="cmp"), make_run(tmp_path, b, suite="cmp")
-
-
 def test_compare_page_marks_changes(chrome, screenshots, tmp_path):
-    run_a, run_b = _two_way_change(tmp_path)
+    run_a, run_b = diverging_runs(tmp_path)
     c = compare_runs(run_a, run_b)
     assert len(c.regressions) == 1 and len(c.improvements) == 1
     open_page(chrome, compare_html(c, run_a.manifest, run_b.manifest), tmp_path / "compare.html")
