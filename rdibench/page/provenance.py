@@ -55,7 +55,7 @@ def run_facts(manifest: Manifest) -> list[tuple[str, str]]:
         ("cudnn deterministic", manifest.get("cudnn_deterministic")),
         ("platform", manifest.get("platform")),
         ("root seed", manifest.get("seed")),
-        ("cells", ", ".join(f"{v} {k}" for k, v in cells.items() if k != "total") or None),
+        ("cells", ", ".join(f"{cells[k]} {k}" for k in ("ok", "failed", "pending") if k in cells) or None),
         ("notes", manifest.get("notes") or None),
     ]
     return [(label, NOT_RECORDED if value is None else str(value)) for label, value in rows]

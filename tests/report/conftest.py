@@ -10,6 +10,8 @@ import pytest
 
 from tests.report.browser import start_chrome
 
+SCREENSHOTS = pytest.StashKey[Path]()
+
 
 @pytest.fixture(scope="session")
 def chrome() -> Iterator[Any]:
@@ -21,11 +23,15 @@ def chrome() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Path]:
-    """Where the browser tests save a full-page PNG of each page, printed at the end so a person can look."""
+def screenshots(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """Where the browser tests save a full-page PNG of each page; the folder is printed in the session summary."""
     folder = tmp_path_factory.mktemp("page-screenshots")
-    yield folder
-    shots = sorted(p.name for p in folder.glob("*.png"))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if shots and reporter is not None:
-        reporter.write_line(f"\npage screenshots ({len(shots)}) in {folder}: {', '.join(shots)}")
+    pytestconfig.stash[SCREENSHOTS] = folder
+    return folder
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    folder = config.stash.get(SCREENSHOTS, None)
+    shots = sorted(p.name for p in folder.glob("*.png")) if folder else []
+    if shots:
+        terminalreporter.write_line(f"page screenshots ({len(shots)}) in {folder}: {', '.join(shots)}")
