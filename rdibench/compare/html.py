@@ -14,7 +14,7 @@ from typing import Any
 from rdibench import __version__
 from rdibench.compare.comparison import ACCURACIES, METRICS, Comparison, Mark, MetricChange, Row
 from rdibench.compare.render import MEANINGS, counts, delta_text, value_text
-from rdibench.page import Chart, Point, render_page, run_facts, scatter, versions
+from rdibench.results.page import Chart, Point, render_page, run_facts, scatter, versions
 
 TITLES = {"ta": "TA", "ata": "ATA", "mflops_paper_adv": "MFlops adv."}
 UNITS = {"ta": "%", "ata": "%", "mflops_paper_adv": "paper"}

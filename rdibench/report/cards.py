@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
-from rdibench.page import describe, number
+from rdibench.results.page import describe, number
 
 NOT_RECORDED = "not recorded"
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rdibench import __version__
-from rdibench.page import Chart, Point, data_sources, describe, render_page, run_facts, scatter, seeds, versions
 from rdibench.report.cards import model_facts
 from rdibench.report.summary import ModelSummary, attack_names, short_label, summarize
 from rdibench.report.tables import MISSING, mflops_text, pct_text, table_notes
 from rdibench.results import CLEAN, RunDir
+from rdibench.results.page import Chart, Point, data_sources, describe, render_page, run_facts, scatter, seeds, versions
 
 PENDING, FAILED = "pending", "failed"
 WORST = "worst case"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rdibench.page import Point, scatter
-from rdibench.page.chart import CHAR_WIDTH, TEXT_HEIGHT
+from rdibench.results.page import Point, scatter
+from rdibench.results.page.chart import CHAR_WIDTH, TEXT_HEIGHT
 
 
 def test_points_map_linearly_inside_the_frame():

@@ -7,10 +7,10 @@ imports nothing of rdibench, so both pages can use it without a detour.
 
 from __future__ import annotations
 
-from rdibench.page.chart import Chart, Point, scatter
-from rdibench.page.provenance import DataSource, data_sources, run_facts, seeds, versions
-from rdibench.page.render import render_page, slug
-from rdibench.page.text import describe, number
+from rdibench.results.page.chart import Chart, Point, scatter
+from rdibench.results.page.provenance import DataSource, data_sources, run_facts, seeds, versions
+from rdibench.results.page.render import render_page, slug
+from rdibench.results.page.text import describe, number
 
 __all__ = [
     "Chart",

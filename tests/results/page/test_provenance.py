@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rdibench.page import data_sources, describe, run_facts, seeds, versions
-from rdibench.page.provenance import NOT_RECORDED
+from rdibench.results.page import data_sources, describe, run_facts, seeds, versions
+from rdibench.results.page.provenance import NOT_RECORDED
 
 DATA = {"label": "MNIST", "source": "torchvision", "n": 10000, "selection_sha256": "3da9", "source_checksum": "md5:f6"}
 MANIFEST = {

@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-SHELL = "rdibench.page"
+SHELL = "rdibench.results.page"
 
 
 def slug(text: str) -> str:
