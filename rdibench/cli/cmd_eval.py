@@ -10,9 +10,9 @@ from typing import Any
 import yaml
 
 from rdibench.cli.common import add_data_args, data_roots
-from rdibench.core.config import parse_fraction
+from rdibench.core.config import parse_fraction, validate
 from rdibench.core.errors import ConfigError
-from rdibench.data import DataSpec
+from rdibench.data import DataSpec, list_datasets
 from rdibench.evaluation import AttackSpec, ModelSpec, SuiteConfig, ThresholdSpec
 from rdibench.models.checkpoint import read_card
 from rdibench.runner import evaluate_record, prepare
@@ -39,8 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--gamma", type=float, help="WRM penalty weight")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other attack setting")
     p.add_argument("--random-start", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--dataset", choices=["mnist", "cifar10"], help="default: the model's")
-    p.add_argument("--source", default="auto", help="cifar10 data source: auto, torchvision, jpeg, exact-npz")
+    p.add_argument("--dataset", choices=list_datasets(), help="default: the model's")
+    p.add_argument(
+        "--source", default="auto", help="the dataset's source (cifar10: auto, torchvision, jpeg, exact-npz)"
+    )
     p.add_argument("--n", type=int, default=1000, help="first N test images (default 1000)")
     p.add_argument("--thresholds", default="card", choices=["card", "held-out", "authors"])
     p.add_argument("--batch-size", type=int, default=256)
@@ -71,7 +73,7 @@ def _params(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
         return {}
     params: dict[str, Any] = {}
     if args.attack in ("pgd", "fgsm"):
-        defaults = PAPER_DEFAULTS[dataset]
+        defaults = PAPER_DEFAULTS.get(dataset, {})  # a dataset without the paper's settings needs them given
         params = {"eps": defaults["eps"]} if args.attack == "fgsm" else dict(defaults)
     given = {
         "eps": args.eps,
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     suite = SuiteConfig(
         name="eval",
         seed=args.seed,
-        data=DataSpec(dataset=dataset, n=args.n, source=args.source if dataset == "cifar10" else "auto"),
+        data=validate(DataSpec, {"dataset": dataset, "n": args.n, "source": args.source}, source="rdibench eval"),
         batch_size=args.batch_size,
         thresholds=ThresholdSpec(protocol=args.thresholds),
         models=[ModelSpec(name=card.name, checkpoint=ckpt_dir)],

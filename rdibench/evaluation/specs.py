@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rdibench.attacks.objectives import OBJECTIVES
 from rdibench.core.config import parse_fraction
 from rdibench.core.hashing import sha256_json
-from rdibench.data import DataSpec
+from rdibench.data import DatasetName, DataSpec, dataset_info, list_datasets
 
 CLEAN = "clean"
 
@@ -29,9 +29,17 @@ class ThresholdSpec(BaseModel):
     values: list[float] | None = Field(None, description="thresholds for protocol fixed")
     val_size: int = Field(5000, ge=10, description="held-out: validation split size")
     val_seed: int = Field(0, description="held-out: validation split seed")
-    source: Literal["auto", "torchvision", "jpeg", "exact-npz"] = Field(
-        "auto", description="held-out, cifar10: source of the training images"
+    source: str = Field(
+        "auto", description="held-out: source of the training images (of datasets that have it; others use auto)"
     )
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, v: str) -> str:
+        known = sorted({s for name in list_datasets() for s in dataset_info(name).sources})
+        if v not in known:
+            raise ValueError(f"unknown source {v!r}; the registered datasets have: {', '.join(known)}")
+        return v
 
     @model_validator(mode="after")
     def _values(self) -> ThresholdSpec:
@@ -79,8 +87,8 @@ class AttackSpec(BaseModel):
     exit: int | Literal["all"] | None = Field(None, description="exit index for objective single; 'all' expands")
     params: dict[str, Any] = Field(default_factory=dict, description="algorithm settings (eps, steps, step_size...)")
     probe: bool = Field(False, description="also run the sanity probes (unbounded eps, more steps, larger eps)")
-    dataset: Literal["mnist", "cifar10"] | None = Field(
-        None, description="run only on models evaluated on this dataset (suites mixing MNIST and CIFAR-10)"
+    dataset: DatasetName | None = Field(
+        None, description="run only on models evaluated on this dataset (suites mixing datasets)"
     )
 
     @field_validator("objective")

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from rdibench.core.errors import ConfigError
-from rdibench.data import DataRoots, DataSpec, load
+from rdibench.data import DataRoots, DataSpec, dataset_info, load
 from rdibench.evaluation.specs import ThresholdSpec
 from rdibench.inference import adjust, fit_thresholds
 from rdibench.models import Checkpoint
@@ -56,7 +56,7 @@ def resolve_thresholds(
                 split="val",
                 val_size=spec.val_size,
                 val_seed=spec.val_seed,
-                source=spec.source if card.dataset == "cifar10" else "auto",
+                source=spec.source if spec.source in dataset_info(card.dataset).sources else "auto",
             ),
             roots,
         )
