@@ -14,6 +14,7 @@ from rdibench.core.config import parse_fraction, validate
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataSpec, list_datasets
 from rdibench.evaluation import AttackSpec, ModelSpec, SuiteConfig, ThresholdSpec
+from rdibench.inference import EXIT_RULES
 from rdibench.models.checkpoint import read_card
 from rdibench.runner import evaluate_record, prepare
 
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--n", type=int, default=1000, help="first N test images (default 1000)")
     p.add_argument("--thresholds", default="card", choices=["card", "held-out", "authors"])
+    p.add_argument("--exit-rule", choices=EXIT_RULES.names(), help="default: the model's (its card's)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--probe", action="store_true", help="also run the sanity probes (eps=1, more steps, larger eps)")
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         data=validate(DataSpec, {"dataset": dataset, "n": args.n, "source": args.source}, source="rdibench eval"),
         batch_size=args.batch_size,
-        thresholds=ThresholdSpec(protocol=args.thresholds),
+        thresholds=ThresholdSpec(protocol=args.thresholds, rule=args.exit_rule),
         models=[ModelSpec(name=card.name, checkpoint=ckpt_dir)],
         attacks=[
             AttackSpec(

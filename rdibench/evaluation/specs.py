@@ -11,12 +11,17 @@ from rdibench.attacks.objectives import OBJECTIVES
 from rdibench.core.config import parse_fraction
 from rdibench.core.hashing import sha256_json
 from rdibench.data import DatasetName, DataSpec, dataset_info, list_datasets
+from rdibench.inference import ExitRuleName
 
 CLEAN = "clean"
 
 
 class ThresholdSpec(BaseModel):
-    """Where the entropy thresholds come from (paper.md §4 and §9.1)."""
+    """Where the thresholds come from (paper.md §4 and §9.1), and for which exit rule.
+
+    ``rule`` (entropy, max_softmax, or a registered one) defaults to the model's own: its card's, entropy for a
+    card that names none. It leaves the dump when unset, so suites written before it keep their config hash.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -26,7 +31,10 @@ class ThresholdSpec(BaseModel):
         "authors: fit on the evaluated clean images (the authors' code); fixed: values given here",
     )
     shift: Literal["model", "none"] = Field("model", description="apply the model's own hand shifts after fitting")
-    values: list[float] | None = Field(None, description="thresholds for protocol fixed")
+    rule: ExitRuleName | None = Field(
+        None, exclude_if=lambda v: v is None, description="exit rule (default: the model's, from its card)"
+    )
+    values: list[float] | None = Field(None, description="thresholds for protocol fixed (in the rule's units)")
     val_size: int = Field(5000, ge=10, description="held-out: validation split size")
     val_seed: int = Field(0, description="held-out: validation split seed")
     source: str = Field(

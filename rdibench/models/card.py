@@ -12,7 +12,7 @@ CARD_SCHEMA_VERSION = 1
 
 
 class ThresholdFit(BaseModel):
-    """How the entropy thresholds were obtained, so a reader can tell the paper's protocol from a held-out one.
+    """How the thresholds were obtained, so a reader can tell the paper's protocol from a held-out one.
 
     ``final = base * scale + offset`` per side exit; ``base`` equalises clean exit shares on ``split``.
     """
@@ -49,7 +49,10 @@ class ModelCard(BaseModel):
     dataset: DatasetName
     num_classes: int = Field(ge=2, description="classes of the heads (default: the dataset's)")
     num_exits: int = Field(ge=1)
-    thresholds: list[float] | None = Field(None, description="entropy thresholds of the side exits (num_exits - 1)")
+    thresholds: list[float] | None = Field(None, description="thresholds of the side exits (num_exits - 1)")
+    exit_rule: str = Field(
+        "entropy", description="the exit rule the thresholds are for (a card without it predates the field: entropy)"
+    )
     threshold_fit: ThresholdFit | None = None
     threshold_shift: ThresholdShift | None = Field(None, description="the authors' shifts (protocol 'authors')")
     weights_sha256: str = ""

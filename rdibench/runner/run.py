@@ -75,6 +75,7 @@ def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots,
             thresholds,
             record,
             derive_seed(suite.seed, spec.name),
+            record["rule"],
         )
     return out
 
@@ -88,6 +89,7 @@ def _cache_key(cell: Cell, ctx: Context) -> str:
             "probe": cell.attack.probe,
             "data": ctx.data[cell.model.name].checksum,
             "thresholds": m.thresholds,
+            "exit_rule": m.exit_rule,
             "seed": m.seed,
             "batch": ctx.suite.batch_size,
             "sanity": ctx.suite.sanity.model_dump(),
@@ -135,6 +137,7 @@ def _manifest(
                 "sha256": m.sha256,
                 "card": m.ckpt.card.model_dump(mode="json"),
                 "thresholds": m.thresholds,
+                "exit_rule": m.exit_rule,
                 "threshold_record": m.threshold_record,
                 "exit_costs": m.costs.to_dict(),
             }

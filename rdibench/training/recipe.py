@@ -19,6 +19,7 @@ from rdibench.attacks import ALGORITHMS
 from rdibench.core.config import Loc, load_yaml, parse_fraction, validate
 from rdibench.core.errors import ConfigError
 from rdibench.data import DatasetName, DataSpec, dataset_info
+from rdibench.inference import DEFAULT_RULE, ExitRuleName
 from rdibench.models.registry import MODELS, list_models
 
 PRESETS_DIR = Path(__file__).parent / "recipes"
@@ -232,8 +233,13 @@ class DefenceRecipe(_Strict):
 
 
 class ThresholdRecipe(_Strict):
-    """Hand shift applied to the held-out fitted thresholds, ``t * scale + offset`` per side exit (paper.md §4)."""
+    """The exit rule the held-out thresholds are fitted for, and the hand shift applied to them, ``t * scale +
+    offset`` per side exit (paper.md §4). ``rule`` leaves the dump at its default, so older recipes keep their
+    hash."""
 
+    rule: ExitRuleName = Field(
+        DEFAULT_RULE, exclude_if=lambda v: v == DEFAULT_RULE, description="entropy, max_softmax, ..."
+    )
     scale: list[float] | None = None
     offset: list[float] | None = None
 

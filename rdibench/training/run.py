@@ -242,9 +242,9 @@ def _card(
     recipe, n = p.recipe, model.num_exits
     logits = _val_logits(model, val, device)
     shift = recipe.thresholds
-    base_t = fit_thresholds(logits) if n > 1 else []
+    base_t = fit_thresholds(logits, shift.rule) if n > 1 else []
     thresholds = adjust(base_t, shift.scale, shift.offset)
-    exits = route(logits, thresholds)
+    exits = route(logits, thresholds, shift.rule)
     fractions = [float((exits == i).float().mean()) for i in range(n)]
     costs = exit_costs(model)
     versions = {"rdibench": rdibench.__version__, "torch": torch.__version__, "python": platform.python_version()}
@@ -296,6 +296,7 @@ def _card(
         dataset=data.dataset,
         num_exits=n,
         thresholds=thresholds,
+        exit_rule=shift.rule,
         threshold_fit=fit if n > 1 else None,
         threshold_shift=ThresholdShift(scale=shift.scale, offset=shift.offset, origin=f"recipe {recipe.name}")
         if shifted
