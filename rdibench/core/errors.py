@@ -29,6 +29,10 @@ class ResultsError(RdibenchError):
     """A result directory is missing, corrupt, or written by a newer schema."""
 
 
+class CostError(RdibenchError):
+    """A model's per-exit cost cannot be measured from its forward (the message says why), so none is given."""
+
+
 class DeviceError(RdibenchError):
     """A requested device is not available on this machine."""
 

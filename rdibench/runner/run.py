@@ -20,7 +20,7 @@ from typing import Any
 from rdibench.core.errors import ResultsError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
-from rdibench.data import DataRoots, Dataset, load
+from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.evaluation import Cell, SuiteConfig, expand
 from rdibench.evaluation.sources import resolve_model
 from rdibench.evaluation.thresholds import resolve_thresholds
@@ -71,7 +71,7 @@ def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots,
         out[spec.name] = LoadedModel(
             ckpt,
             ckpt.card.weights_sha256,
-            exit_costs(ckpt.model),
+            exit_costs(ckpt.model, dataset_info(dataset).input_shape),
             thresholds,
             record,
             derive_seed(suite.seed, spec.name),

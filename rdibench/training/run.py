@@ -246,7 +246,7 @@ def _card(
     thresholds = adjust(base_t, shift.scale, shift.offset)
     exits = route(logits, thresholds, shift.rule)
     fractions = [float((exits == i).float().mean()) for i in range(n)]
-    costs = exit_costs(model)
+    costs = exit_costs(model, dataset_info(recipe.data.dataset).input_shape)
     versions = {"rdibench": rdibench.__version__, "torch": torch.__version__, "python": platform.python_version()}
     if prune_info:
         versions["torch_pruning"] = tp.__version__
