@@ -1,6 +1,6 @@
 """The one registry of datasets: name -> reader, input shape, number of classes, sources and display label.
 
-Why one place: suites, recipes, cards, model heads and the report all need the same few facts about a dataset,
+Why one place: suites, recipes, cards, model heads and data labels all need the same few facts about a dataset,
 so nothing else in rdibench lists dataset names. A user's dataset (a plugin) only calls :func:`register_dataset`.
 """
 

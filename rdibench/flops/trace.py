@@ -80,20 +80,20 @@ class _Recorder:
         self.calls: list[LayerCall] = []
         self.nodes: list[list[Any]] = []  # autograd nodes of each call's outputs (kept alive for the walk)
         self.inside = 0  # torch-counted FLOPs that ran inside counted layers
-        self._open: list[tuple[nn.Module, int]] = []
+        self._open: list[int] = []  # torch-counted FLOPs when each counted call in progress began
         self._names = {m: n or type(model).__name__ for n, m in model.named_modules(remove_duplicate=False)}
+        self._rules = {m: rule for m in model.modules() if (rule := counting_rule(m)) is not None}
         self._handles = [
             h
-            for m in model.modules()
-            if counting_rule(m) is not None
+            for m in self._rules
             for h in (m.register_forward_pre_hook(self._pre), m.register_forward_hook(self._post))
         ]
 
     def _pre(self, module: nn.Module, inputs: tuple[Any, ...]) -> None:
-        self._open.append((module, self.flops.get_total_flops()))
+        self._open.append(self.flops.get_total_flops())
 
     def _post(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        _, before = self._open.pop()
+        before = self._open.pop()
         if self._open:  # a counted layer inside a counted layer (e.g. attention's projection): counted by the outer
             return
         ran = self.flops.get_total_flops() - before
@@ -106,15 +106,13 @@ class _Recorder:
                 f"{self.what}: layer {name} ({type(module).__name__}) computes {ran / 2e6:.4g} M multiply-accumulates, "
                 f"more than the {expected / 1e6:.4g} M of a {base.__name__}, which is what rdibench counts it as"
             )
-        rule = counting_rule(module)
-        assert rule is not None
         outs = _tensors(output)
         self.calls.append(
             LayerCall(
                 name=name,
                 kind=type(module).__name__,
                 paper=paper_macs(module, inputs, output),
-                full=full_macs(module, rule, inputs, output),
+                full=full_macs(module, self._rules[module], inputs, output),
                 density=density(module),
                 shapes=tuple(tuple(t.shape) for t in outs),
             )
