@@ -75,8 +75,12 @@ def _params(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
         return {}
     params: dict[str, Any] = {}
     if args.attack in ("pgd", "fgsm"):
-        defaults = PAPER_DEFAULTS.get(dataset, {})  # a dataset without the paper's settings needs them given
-        params = {"eps": defaults["eps"]} if args.attack == "fgsm" else dict(defaults)
+        if dataset not in PAPER_DEFAULTS and args.eps is None:
+            raise ConfigError(
+                f"the paper has no {args.attack} settings for dataset {dataset}: give --eps (pgd: --steps, --step-size)"
+            )
+        defaults = PAPER_DEFAULTS.get(dataset, {})
+        params = {k: v for k, v in defaults.items() if args.attack == "pgd" or k == "eps"}
     given = {
         "eps": args.eps,
         "steps": args.steps,

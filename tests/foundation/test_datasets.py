@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 import torch
 from pydantic import ValidationError
 
+from rdibench.cli.cmd_eval import _params as eval_params
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataRoots, DatasetInfo, DataSpec, dataset_info, list_datasets, load, register_dataset
 from rdibench.data.registry import DATASETS
@@ -63,6 +65,24 @@ def test_heads_are_sized_from_the_dataset(toy: DatasetInfo, tmp_path: Path) -> N
     assert back.card.num_classes == 3 and all(z.shape == (1, 3) for z in back.model(torch.rand(1, 1, 28, 28)))
     # a stored card that predates num_classes has its dataset's; the committed MNIST cards say 10
     assert ModelCard(name="t", arch="smallcnn", dataset="mnist", num_exits=1, source="t").num_classes == 10
+
+
+def _eval_args(**given: object) -> argparse.Namespace:
+    """``rdibench eval`` attack flags, unset unless given."""
+    flags = {"attack": "pgd", "eps": None, "steps": None, "step_size": None, "gamma": None, "random_start": None}
+    return argparse.Namespace(**{**flags, **given}, param=[])
+
+
+def test_eval_asks_for_attack_settings_the_paper_has_none_for(toy: DatasetInfo) -> None:
+    with pytest.raises(ConfigError, match="the paper has no pgd settings for dataset toy3: give --eps"):
+        eval_params(_eval_args(), "toy3")
+    assert eval_params(_eval_args(eps="1/10", steps=5, step_size="1/50"), "toy3") == {
+        "eps": 0.1,
+        "steps": 5,
+        "step_size": 0.02,
+    }
+    assert eval_params(_eval_args(attack="fgsm"), "mnist") == {"eps": 0.3}
+    assert eval_params(_eval_args(), "mnist") == {"eps": 0.3, "steps": 40, "step_size": 0.01}
 
 
 def test_unknown_or_malformed_datasets_are_refused() -> None:
