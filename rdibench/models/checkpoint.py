@@ -72,7 +72,7 @@ def load_checkpoint(ckpt_dir: Path | str, *, verify: bool = True) -> Checkpoint:
         raise CheckpointError(f"{weights} missing")
     if verify and card.weights_sha256 and sha256_file(weights) != card.weights_sha256:
         raise CheckpointError(f"{weights} does not match the sha256 in its card (corrupt or replaced)")
-    model = create_model(card.arch, **card.arch_kwargs)
+    model = create_model(card.arch, num_classes=card.num_classes, **card.arch_kwargs)
     state = load_file(str(weights))
     if card.pruning and card.pruning.get("structured"):
         reshape_to(model, state)

@@ -20,7 +20,7 @@ from typing import Any
 from rdibench.core.errors import ConfigError, ResultsError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
-from rdibench.data import DataRoots, Dataset, load
+from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.evaluation import Cell, SuiteConfig, expand
 from rdibench.evaluation.sources import resolve_model
 from rdibench.evaluation.thresholds import resolve_thresholds
@@ -72,10 +72,11 @@ def _load_models(suite: SuiteConfig, data: dict[str, Dataset], roots: DataRoots,
         out[spec.name] = LoadedModel(
             ckpt,
             ckpt.card.weights_sha256,
-            exit_costs(ckpt.model),
+            exit_costs(ckpt.model, dataset_info(dataset).input_shape),
             thresholds,
             record,
             derive_seed(suite.seed, spec.name),
+            record["rule"],
         )
     return out
 
@@ -89,6 +90,7 @@ def _cache_key(cell: Cell, ctx: Context) -> str:
             "probe": cell.attack.probe,
             "data": ctx.data[cell.model.name].checksum,
             "thresholds": m.thresholds,
+            "exit_rule": m.exit_rule,
             "seed": m.seed,
             "batch": ctx.suite.batch_size,
             "sanity": ctx.suite.sanity.model_dump(),
@@ -136,6 +138,7 @@ def _manifest(
                 "sha256": m.sha256,
                 "card": m.ckpt.card.model_dump(mode="json"),
                 "thresholds": m.thresholds,
+                "exit_rule": m.exit_rule,
                 "threshold_record": m.threshold_record,
                 "exit_costs": m.costs.to_dict(),
             }
