@@ -6,8 +6,6 @@ Why safetensors: loading never unpickles, so a checkpoint from a stranger cannot
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rdibench.core.errors import CheckpointError
+from rdibench.core.files import atomic_write
 from rdibench.core.hashing import sha256_file
 from rdibench.models.card import ModelCard
 from rdibench.models.multiexit import MultiExitNet
@@ -42,15 +41,8 @@ def save_checkpoint(model: MultiExitNet, card: ModelCard, out_dir: Path) -> Path
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS))
     card = card.model_copy(update={"weights_sha256": sha256_file(out_dir / WEIGHTS), "num_exits": model.num_exits})
-    _atomic_write(out_dir / CARD, card.model_dump_json(indent=2) + "\n")
+    atomic_write(out_dir / CARD, card.model_dump_json(indent=2) + "\n")
     return out_dir
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def read_card(ckpt_dir: Path) -> ModelCard:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-import os
-import tempfile
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rdibench.core.errors import ConfigError, ResultsError
+from rdibench.core.files import atomic_write
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.data import DataRoots, Dataset, dataset_info, load
@@ -111,11 +110,7 @@ def _cached(path: Path) -> dict[str, Any] | None:
 
 
 def _store(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cell-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(record))
 
 
 def _manifest(
