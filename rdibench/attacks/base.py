@@ -19,6 +19,7 @@ from rdibench.attacks.objectives import OBJECTIVES, MaxAverage, Objective, make_
 from rdibench.core.errors import ConfigError
 from rdibench.core.seeding import make_generator
 from rdibench.core.types import ExitLogits
+from rdibench.inference import DEFAULT_RULE, exit_rule
 from rdibench.models.adapter import adapt_model
 from rdibench.models.multiexit import MultiExitNet
 
@@ -47,7 +48,7 @@ def attack_mode(model: torch.nn.Module, train_mode: bool = False) -> Iterator[No
         model.train(was_training)
 
 
-BOUND_KEYS = ("objective", "exit", "thresholds")
+BOUND_KEYS = ("objective", "exit", "thresholds", "rule")
 """What an attack used on its own (``attack(model, x, y)``) is bound to; not algorithm settings."""
 
 
@@ -57,7 +58,8 @@ class Attack:
 
     The keywords of :data:`BOUND_KEYS` bind what a call without an objective attacks: ``objective`` (a name of
     :data:`~rdibench.attacks.objectives.OBJECTIVES` or an :class:`Objective`; default ``average``), ``exit``
-    (objective single; -1 = main) and ``thresholds`` (the model's, for routing). Without ``generator``, random
+    (objective single; -1 = main), ``thresholds`` and ``rule`` (the model's exit rule and its thresholds, for
+    routing and slowdown; default entropy). Without ``generator``, random
     starts come from one seeded with 0, so a call is a deterministic function of its inputs. ``model`` is any
     module meeting the model contract (:mod:`rdibench.models.adapter`); ``max_average`` runs one single-exit
     attack per exit and keeps, per sample, the candidate with the largest average loss.
@@ -74,6 +76,7 @@ class Attack:
         objective: str | Objective = "average",
         exit: int | None = None,
         thresholds: Sequence[float] | None = None,
+        rule: str = DEFAULT_RULE,
         **settings: Any,
     ) -> None:
         try:
@@ -85,7 +88,8 @@ class Attack:
             ) from None
         if isinstance(objective, str):
             OBJECTIVES.get(objective)  # an unknown name fails now, listing the known ones
-        self.objective, self.exit = objective, exit
+        exit_rule(rule)  # an unknown rule fails now too
+        self.objective, self.exit, self.rule = objective, exit, rule
         self.thresholds = None if thresholds is None else tuple(float(t) for t in thresholds)
 
     def __repr__(self) -> str:
@@ -100,9 +104,11 @@ class Attack:
         if not isinstance(self.objective, str):
             return self.objective
         try:
-            return make_objective(self.objective, num_exits=num_exits, exit=self.exit, thresholds=self.thresholds)
+            return make_objective(
+                self.objective, num_exits=num_exits, exit=self.exit, thresholds=self.thresholds, rule=self.rule
+            )
         except ConfigError as e:
-            hint = "give objective=, exit= and thresholds= to the attack"
+            hint = "give objective=, exit=, thresholds= and rule= to the attack"
             raise ConfigError(f"{type(self).__name__}: {e} ({hint})") from None
 
     def __call__(

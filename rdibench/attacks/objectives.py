@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from rdibench.core.errors import ConfigError
 from rdibench.core.registry import Registry
 from rdibench.core.types import ExitLogits
-from rdibench.inference import entropy, route
+from rdibench.inference import DEFAULT_RULE, exit_rule, route
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Random(Objective):
 
 @dataclass(frozen=True)
 class Routing(Objective):
-    """Cross-entropy at the exit the entropy rule picks for each sample *now* (adaptive, beyond the paper).
+    """Cross-entropy at the exit the model's exit rule picks for each sample *now* (adaptive, beyond the paper).
 
     Hard routing has no gradient; the exit choice is re-evaluated at every step and the gradient flows
     through the chosen exit's logits only, so the attacker follows the model's own routing.
@@ -108,30 +108,37 @@ class Routing(Objective):
 
     name: ClassVar[str] = "routing"
     thresholds: tuple[float, ...] = ()
+    rule: str = DEFAULT_RULE
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            exits = route([z.detach() for z in logits], self.thresholds)
+            exits = route([z.detach() for z in logits], self.thresholds, self.rule)
         per_exit = torch.stack([_ce(z, y) for z in logits])  # [E, N]
         return per_exit.gather(0, exits[None]).squeeze(0)
 
     def describe(self) -> dict[str, object]:
-        return {"objective": self.name, "thresholds": list(self.thresholds)}
+        return {"objective": self.name, "rule": self.rule, "thresholds": list(self.thresholds)}
 
 
 @dataclass(frozen=True)
 class Slowdown(Objective):
-    """Raise the entropy of every side exit so inputs run the whole network (after DeepSloth, ICLR 2021).
+    """Make every side exit unsure under the model's exit rule (raise the entropy, lower the max-softmax ...), so
+    inputs run the whole network (after DeepSloth, ICLR 2021).
 
     Labels are not used: the attacker targets compute, and the headline number is adversarial MFlops.
     """
 
     name: ClassVar[str] = "slowdown"
     needs_labels: ClassVar[bool] = False
+    rule: str = DEFAULT_RULE
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         side = logits[:-1] or logits
-        return torch.stack([entropy(z) for z in side]).mean(0)
+        how = exit_rule(self.rule)
+        return torch.stack([how.uncertainty(z) for z in side]).mean(0)
+
+    def describe(self) -> dict[str, object]:
+        return {"objective": self.name, "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -152,9 +159,15 @@ for _cls in (Single, Average, Random, Routing, Slowdown, MaxAverage):
 
 
 def make_objective(
-    name: str, *, num_exits: int, exit: int | None = None, thresholds: Sequence[float] | None = None
+    name: str,
+    *,
+    num_exits: int,
+    exit: int | None = None,
+    thresholds: Sequence[float] | None = None,
+    rule: str = DEFAULT_RULE,
 ) -> Objective:
-    """Build objective ``name`` for a model with ``num_exits`` exits (errors name what is allowed)."""
+    """Build objective ``name`` for a model with ``num_exits`` exits whose inputs leave by exit ``rule`` (errors
+    name what is allowed)."""
     cls = OBJECTIVES.get(name)
     if cls is Single:
         k = -1 if exit is None else exit
@@ -171,5 +184,7 @@ def make_objective(
     if cls is Routing:
         if thresholds is None:
             raise ConfigError("objective 'routing' needs the model's thresholds")
-        return Routing(thresholds=tuple(thresholds))
+        return Routing(thresholds=tuple(thresholds), rule=rule)
+    if cls is Slowdown:
+        return Slowdown(rule=rule)
     return cls()

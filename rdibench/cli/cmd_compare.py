@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rdibench.compare import compare_runs, render_table
+from rdibench.compare import compare_html, compare_runs, render_table
 from rdibench.results import RunDir
 
 
@@ -14,7 +14,12 @@ def add_tolerance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tol-ta", type=float, help="TA tolerance in points (default: 2 binomial SE)")
     p.add_argument("--mflops-rtol", type=float, default=0.02, help="relative MFlops tolerance (default 0.02)")
     p.add_argument("--alpha", type=float, default=0.01, help="paired McNemar significance level (default 0.01)")
-    p.add_argument("--format", choices=["text", "md"], default="text", help="md for PR comments")
+    p.add_argument(
+        "--format",
+        choices=["text", "md", "html"],
+        default="text",
+        help="md for PR comments; html: a self-contained page (redirect it to a file)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,15 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def compare_and_render(a: Path, b: Path, args: argparse.Namespace) -> int:
+    run_a, run_b = RunDir.open(a), RunDir.open(b)
     comparison = compare_runs(
-        RunDir.open(a),
-        RunDir.open(b),
-        tol_ata=args.tol_ata,
-        tol_ta=args.tol_ta,
-        mflops_rtol=args.mflops_rtol,
-        alpha=args.alpha,
+        run_a, run_b, tol_ata=args.tol_ata, tol_ta=args.tol_ta, mflops_rtol=args.mflops_rtol, alpha=args.alpha
     )
-    print(render_table(comparison, fmt=args.format))
+    if args.format == "html":
+        print(compare_html(comparison, run_a.manifest, run_b.manifest), end="")
+    else:
+        print(render_table(comparison, fmt=args.format))
     return 1 if comparison.regressions else 0
 
 

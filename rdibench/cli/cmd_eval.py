@@ -13,8 +13,9 @@ from rdibench.cli.common import add_data_args, add_device_arg, add_models_args, 
 from rdibench.core.config import parse_fraction
 from rdibench.core.device import resolve_device
 from rdibench.core.errors import ConfigError
-from rdibench.data import DataRoots
+from rdibench.data import DataRoots, list_datasets
 from rdibench.evaluation.suite import build_suite
+from rdibench.inference import EXIT_RULES
 from rdibench.models.catalogue import PUBLISHED
 from rdibench.models.checkpoint import read_card
 from rdibench.models.fetch import fetch
@@ -45,10 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--gamma", type=float, help="WRM penalty weight")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other attack setting")
     p.add_argument("--random-start", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--dataset", choices=["mnist", "cifar10"], help="default: the model's")
-    p.add_argument("--source", default="auto", help="cifar10 data source: auto, torchvision, jpeg, exact-npz")
+    p.add_argument("--dataset", choices=list_datasets(), help="default: the model's")
+    p.add_argument(
+        "--source", default="auto", help="the dataset's source (cifar10: auto, torchvision, jpeg, exact-npz)"
+    )
     p.add_argument("--n", type=int, default=1000, help="first N test images (default 1000)")
     p.add_argument("--thresholds", default="card", choices=["card", "held-out", "authors"])
+    p.add_argument("--exit-rule", choices=EXIT_RULES.names(), help="default: the model's (its card's)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--probe", action="store_true", help="also run the sanity probes (eps=1, more steps, larger eps)")
@@ -82,8 +86,12 @@ def _params(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
         return {}
     params: dict[str, Any] = {}
     if args.attack in ("pgd", "fgsm"):
-        defaults = PAPER_DEFAULTS[dataset]
-        params = {"eps": defaults["eps"]} if args.attack == "fgsm" else dict(defaults)
+        if dataset not in PAPER_DEFAULTS and args.eps is None:
+            raise ConfigError(
+                f"the paper has no {args.attack} settings for dataset {dataset}: give --eps (pgd: --steps, --step-size)"
+            )
+        defaults = PAPER_DEFAULTS.get(dataset, {})
+        params = {k: v for k, v in defaults.items() if args.attack == "pgd" or k == "eps"}
     given = {
         "eps": args.eps,
         "steps": args.steps,
@@ -109,9 +117,9 @@ def run(args: argparse.Namespace) -> int:
     flags = {
         "name": "eval",
         "seed": args.seed,
-        "data": {"dataset": dataset, "n": args.n, "source": args.source if dataset == "cifar10" else "auto"},
+        "data": {"dataset": dataset, "n": args.n, "source": args.source},
         "batch_size": args.batch_size,
-        "thresholds": {"protocol": args.thresholds},
+        "thresholds": {"protocol": args.thresholds, "rule": args.exit_rule},
         "models": [{"name": card.name, "checkpoint": str(ckpt_dir)}],
         "attacks": [
             {

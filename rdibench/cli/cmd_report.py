@@ -1,4 +1,5 @@
-"""``rdibench report RUN_DIR``: (re)write a run's tables, plots and leaderboard; print Markdown for a README."""
+"""``rdibench report RUN_DIR``: (re)write a run's tables, plots, leaderboard and results page; print Markdown for a
+README."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import argparse
 from pathlib import Path
 
 from rdibench.core.errors import ConfigError
-from rdibench.report import report_markdown, write_report
+from rdibench.report import report_markdown, write_report, write_report_html
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("report", help="regenerate metrics.csv, table.md/.tex, plots/ and leaderboard.json of a run")
+    p = sub.add_parser(
+        "report", help="regenerate metrics.csv, table.md/.tex, plots/, leaderboard.json and report.html of a run"
+    )
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--format", choices=["files", "md"], default="files", help="md: print a README results section")
+    p.add_argument(
+        "--format",
+        choices=["files", "md", "html"],
+        default="files",
+        help="files: every artifact (default); html: only report.html, the self-contained results page; "
+        "md: print a README results section",
+    )
     p.add_argument(
         "--beside",
         type=Path,
@@ -29,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.beside:
         raise ConfigError("--beside adds a Markdown table: use it with --format md")
+    if args.format == "html":
+        print(write_report_html(args.run_dir))
+        return 0
     for path in write_report(args.run_dir):
         print(path)
     return 0

@@ -7,10 +7,16 @@ from typing import Literal
 
 from rdibench.compare.comparison import ACCURACIES, METRICS, Comparison, Mark, MetricChange, Row
 
-LEGEND = (
-    "marks: + worse (regression), - better, ~ beyond tolerance but not significant, ! newly failed, * fixed, "
-    "x not comparable (cell version differs)"
-)
+MEANINGS = {
+    Mark.WORSE: "worse (regression)",
+    Mark.BETTER: "better",
+    Mark.NOT_SIGNIFICANT: "beyond tolerance but not significant",
+    Mark.NEWLY_FAILED: "newly failed",
+    Mark.FIXED: "fixed",
+    Mark.NOT_COMPARABLE: "not comparable (cell version differs)",
+}
+"""What each asv mark means; the text legend and the HTML page's legend both come from here."""
+LEGEND = "marks: " + ", ".join(f"{mark.value} {meaning}" for mark, meaning in MEANINGS.items())
 _TITLES = {"ta": "TA", "ata": "ATA", "mflops_paper_adv": "MFlops adv"}
 
 
@@ -39,8 +45,9 @@ def _preamble(c: Comparison) -> list[str]:
     ]
 
 
-def _summary(c: Comparison) -> str:
-    counts = [
+def counts(c: Comparison) -> list[tuple[int, str]]:
+    """How many cells fall in each verdict group, in the order the summary line lists them."""
+    return [
         (len(c.regressions), "regressions"),
         (len(c.improvements), "improvements"),
         (sum(r.mark is Mark.NOT_SIGNIFICANT for r in c.rows), "not significant"),
@@ -48,35 +55,40 @@ def _summary(c: Comparison) -> str:
         (len(c.only_in_a), "only in A"),
         (len(c.only_in_b), "only in B"),
     ]
-    return f"{len(c.rows)} cells; " + ", ".join(f"{what}: {k}" for k, what in counts)
+
+
+def _summary(c: Comparison) -> str:
+    return f"{len(c.rows)} cells; " + ", ".join(f"{what}: {k}" for k, what in counts(c))
 
 
 def _cells(row: Row, fmt: str) -> list[str]:
     mark = row.mark.value.strip()
     out = [f"`{mark}`" if fmt == "md" and mark else mark, row.model, row.attack]
     for m in row.metrics:
-        out += [_value(m.name, m.a), _value(m.name, m.b), _delta(m)]
+        out += [value_text(m.name, m.a), value_text(m.name, m.b), delta_text(m)]
     notes = [row.note] if row.note else []
     notes += [f"{m.name} McNemar p={m.p:.2g}" for m in row.metrics if m.p is not None and m.mark is not Mark.UNCHANGED]
     out.append("; ".join(notes))
     return out
 
 
-def _value(name: str, value: float | None) -> str:
+def value_text(name: str, value: float | None) -> str:
+    """An accuracy in % or an MFlops value, 2 decimals; ``n/a`` where the side has no number."""
     if value is None:
         return "n/a"
     return f"{100 * value:.2f}" if name in ACCURACIES else f"{value:.2f}"
 
 
-def _delta(m: MetricChange) -> str:
-    """Accuracy deltas in percentage points, cost deltas relative to A; followed by the metric's own mark."""
+def delta_text(m: MetricChange, *, mark: bool = True) -> str:
+    """Accuracy deltas in percentage points, cost deltas relative to A; followed by the metric's own mark unless
+    ``mark`` is false (the HTML page colours the cell instead: a trailing "-" there reads as a minus sign)."""
     if m.delta is None:
         return ""
     if m.name in ACCURACIES:
         text = f"{100 * m.delta:+.2f}"
     else:
         text = f"{100 * m.delta / m.a:+.1f}%" if m.a else f"{m.delta:+.2f}"
-    return f"{text} {m.mark.value}".rstrip()
+    return f"{text} {m.mark.value}".rstrip() if mark else text
 
 
 def _markdown(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:

@@ -16,12 +16,13 @@ Loc = tuple[str | int, ...]
 
 
 def parse_fraction(value: Any) -> Any:
-    """Accept ``"8/255"`` wherever a float is expected (as papers write eps)."""
-    if isinstance(value, str) and "/" in value:
-        num, _, den = value.partition("/")
+    """Accept ``"8/255"`` (as papers write eps) or ``"0.3"`` wherever a float is expected; anything else is
+    returned as is, for the schema to report."""
+    if isinstance(value, str):
+        num, slash, den = value.partition("/")
         try:
-            return float(num) / float(den)
-        except ValueError:
+            return float(num) / float(den) if slash else float(num)
+        except (ValueError, ZeroDivisionError):
             return value
     return value
 

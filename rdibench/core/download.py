@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from rdibench.core.errors import DownloadError
+from rdibench.core.files import atomic_path
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30.0
@@ -30,22 +29,15 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool | None = None,
 
     ``progress``: show a bar on stderr (default: only when stderr is a terminal).
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    part = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(Path(dest), suffix=".part") as part:
+        with open(part, "wb") as out:
             show = sys.stderr.isatty() if progress is None else progress
-            digest, received, expected = _stream(url, out, timeout, dest.name if show else None)
+            digest, received, expected = _stream(url, out, timeout, Path(dest).name if show else None)
         if expected is not None and received != expected:
             raise DownloadError(f"{url}: download truncated: {received} of {expected} bytes arrived")
         if digest != sha256:
             raise DownloadError(f"{url}: sha256 mismatch: expected {sha256}, got {digest} ({received} bytes)")
-        os.replace(part, dest)
-        return dest
-    finally:
-        part.unlink(missing_ok=True)
+    return Path(dest)
 
 
 def _stream(url: str, out: BinaryIO, timeout: float, label: str | None) -> tuple[str, int, int | None]:

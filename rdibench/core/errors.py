@@ -37,6 +37,10 @@ class DownloadError(RdibenchError):
     """A file could not be downloaded, arrived truncated, or failed its checksum."""
 
 
+class CostError(RdibenchError):
+    """A model's per-exit cost cannot be measured from its forward (the message says why), so none is given."""
+
+
 class DeviceError(RdibenchError):
     """A requested device is not available on this machine."""
 

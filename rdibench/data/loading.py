@@ -10,15 +10,9 @@ import torch
 from rdibench.core.errors import DataError
 from rdibench.core.hashing import sha256_tensors
 from rdibench.core.seeding import make_generator
-from rdibench.data import sources
+from rdibench.data.registry import dataset_info
 from rdibench.data.roots import DataRoots
 from rdibench.data.spec import DataSpec
-
-LABELS = {
-    ("mnist", False): "MNIST",
-    ("cifar10", False): "CIFAR-10",
-    ("cifar10", True): "CIFAR-10 (JPEG q75 copy, lossy: not canonical CIFAR-10)",
-}
 
 
 @dataclass(frozen=True)
@@ -41,7 +35,7 @@ class Dataset:
     @property
     def label(self) -> str:
         """Human name of the data, flagged when lossy so no number on it passes as canonical."""
-        return LABELS[(self.spec.dataset, self.lossy)]
+        return dataset_info(self.spec.dataset).data_label(self.lossy)
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -56,44 +50,6 @@ class Dataset:
         }
 
 
-def _read(spec: DataSpec, roots: DataRoots, train: bool) -> sources.RawSplit:
-    if spec.dataset == "mnist":
-        return sources.read_mnist(roots, train)
-    wanted = spec.source
-    if wanted in ("torchvision", "auto"):
-        raw = sources.read_cifar_torchvision(roots, train)
-        if raw is not None:
-            return raw
-        if wanted == "torchvision":
-            raise DataError(
-                f"canonical CIFAR-10 (cifar-10-batches-py) not found under {roots.describe()}. "
-                "Use --data-dir/RDIBENCH_DATA to point at a copy, --download to fetch it, "
-                "or choose source: jpeg (lossy copy) or exact-npz."
-            )
-        last = spec.offset + (spec.n or 0)
-        if not train and spec.sample_seed is None and spec.n is not None and last <= 1017:
-            raw = sources.read_cifar_npz(roots)
-            if raw is not None:
-                return raw
-        raise DataError(
-            f"canonical CIFAR-10 not found under {roots.describe()} and the exact subset "
-            f"({sources.EXACT_NPZ}, test images 0-1016) does not cover this selection. "
-            "Point --data-dir/RDIBENCH_DATA at cifar-10-batches-py, pass --download, or ask for the "
-            "lossy copy explicitly with source: jpeg."
-        )
-    if wanted == "jpeg":
-        raw = sources.read_cifar_jpeg(roots, train)
-        if raw is None:
-            raise DataError(f"{sources.JPEG_DIR}/{'train' if train else 'test'} not found under {roots.describe()}")
-        return raw
-    if train:
-        raise DataError("source exact-npz holds test images only; use split: test")
-    raw = sources.read_cifar_npz(roots)
-    if raw is None:
-        raise DataError(f"{sources.EXACT_NPZ} not found under {roots.describe()}")
-    return raw
-
-
 def _split_positions(spec: DataSpec, n_total: int) -> torch.Tensor:
     """Positions of the train/val split inside the full training set (seeded, sorted)."""
     if spec.val_size >= n_total:
@@ -105,7 +61,7 @@ def _split_positions(spec: DataSpec, n_total: int) -> torch.Tensor:
 
 def load(spec: DataSpec, roots: DataRoots) -> Dataset:
     """Load exactly the samples ``spec`` selects; errors say where rdibench looked and what to do."""
-    raw = _read(spec, roots, train=spec.split != "test")
+    raw = dataset_info(spec.dataset).read(spec, roots, spec.split != "test")
     positions = torch.arange(len(raw.labels)) if spec.split == "test" else _split_positions(spec, len(raw.labels))
     available = len(positions)
     if spec.sample_seed is not None:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ from torchvision.datasets.utils import extract_archive
 from rdibench.core.errors import DataError
 from rdibench.core.hashing import sha256_file
 from rdibench.data.roots import DataRoots
+
+if TYPE_CHECKING:
+    from rdibench.data.spec import DataSpec
 
 MNIST_RAW_MD5 = {
     # md5 of the un-gzipped idx files (the gzip members of torchvision's verified .gz resources)
@@ -45,8 +49,8 @@ def _md5(path: Path) -> str:
     return sha256_file(path, "md5")
 
 
-def read_mnist(roots: DataRoots, train: bool) -> RawSplit:
-    """MNIST through ``torchvision.datasets.MNIST``, md5-verified.
+def read_mnist(spec: DataSpec, roots: DataRoots, train: bool) -> RawSplit:
+    """MNIST through ``torchvision.datasets.MNIST``, md5-verified (one source: ``spec`` chooses nothing).
 
     Un-gzipped files in ``<root>/MNIST/raw`` are read in place; verified ``.gz`` files (as shipped in
     the repository) are decompressed once into the cache so a read-only root is never written to.
@@ -75,7 +79,7 @@ def read_mnist(roots: DataRoots, train: bool) -> RawSplit:
     if roots.download:
         target = roots.roots[0]
         torchvision.datasets.MNIST(str(target), train=train, download=True)
-        return read_mnist(DataRoots((target,), roots.cache, download=False), train)
+        return read_mnist(spec, DataRoots((target,), roots.cache, download=False), train)
     raise DataError(
         f"MNIST not found: looked for MNIST/raw/{names[0]}[.gz] under {roots.describe()}. "
         "Point rdibench at a copy with --data-dir DIR or RDIBENCH_DATA=DIR (DIR holding MNIST/raw/), "
@@ -89,6 +93,44 @@ def _mnist_from(root: Path, train: bool, checksum: str) -> RawSplit:
     return RawSplit(
         pixels, ds.targets.long(), torch.arange(len(pixels)), "torchvision", str(root), checksum, lossy=False
     )
+
+
+def read_cifar10(spec: DataSpec, roots: DataRoots, train: bool) -> RawSplit:
+    """CIFAR-10 from the source ``spec`` names; ``auto`` takes the canonical pickles, else the exact subset when it
+    covers the selection, and never the lossy copy."""
+    wanted = spec.source
+    if wanted in ("torchvision", "auto"):
+        raw = read_cifar_torchvision(roots, train)
+        if raw is not None:
+            return raw
+        if wanted == "torchvision":
+            raise DataError(
+                f"canonical CIFAR-10 (cifar-10-batches-py) not found under {roots.describe()}. "
+                "Use --data-dir/RDIBENCH_DATA to point at a copy, --download to fetch it, "
+                "or choose source: jpeg (lossy copy) or exact-npz."
+            )
+        last = spec.offset + (spec.n or 0)
+        if not train and spec.sample_seed is None and spec.n is not None and last <= 1017:
+            raw = read_cifar_npz(roots)
+            if raw is not None:
+                return raw
+        raise DataError(
+            f"canonical CIFAR-10 not found under {roots.describe()} and the exact subset "
+            f"({EXACT_NPZ}, test images 0-1016) does not cover this selection. "
+            "Point --data-dir/RDIBENCH_DATA at cifar-10-batches-py, pass --download, or ask for the "
+            "lossy copy explicitly with source: jpeg."
+        )
+    if wanted == "jpeg":
+        raw = read_cifar_jpeg(roots, train)
+        if raw is None:
+            raise DataError(f"{JPEG_DIR}/{'train' if train else 'test'} not found under {roots.describe()}")
+        return raw
+    if train:
+        raise DataError("source exact-npz holds test images only; use split: test")
+    raw = read_cifar_npz(roots)
+    if raw is None:
+        raise DataError(f"{EXACT_NPZ} not found under {roots.describe()}")
+    return raw
 
 
 def read_cifar_torchvision(roots: DataRoots, train: bool) -> RawSplit | None:

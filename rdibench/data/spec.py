@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-DatasetName = Literal["mnist", "cifar10"]
-Source = Literal["auto", "torchvision", "jpeg", "exact-npz"]
+from rdibench.data.registry import DATASETS, dataset_info
+
+
+def _registered(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError(DATASETS.unknown_message(name))
+    return name
+
+
+DatasetName = Annotated[str, AfterValidator(_registered)]
+"""A dataset name checked against the registry (suites, recipes and cards all use it)."""
 
 
 class DataSpec(BaseModel):
@@ -21,12 +30,13 @@ class DataSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: DatasetName = Field(description="mnist or cifar10")
+    dataset: DatasetName = Field(description="a registered dataset: mnist, cifar10, or one a plugin registered")
     split: Literal["train", "val", "test"] = Field("test", description="train, val (held out of train) or test")
-    source: Source = Field(
+    source: str = Field(
         "auto",
-        description="cifar10 only: torchvision (canonical pickles), jpeg (lossy ImageFolder copy), "
-        "exact-npz (lossless subset); auto picks canonical, else the exact subset when it covers the selection",
+        description="one of the dataset's sources; cifar10: torchvision (canonical pickles), jpeg (lossy "
+        "ImageFolder copy), exact-npz (lossless subset); auto picks canonical, else the exact subset when it "
+        "covers the selection",
     )
     n: int | None = Field(None, ge=1, description="number of samples (default: all)")
     offset: int = Field(0, ge=0, description="first sample of the selection (canonical order)")
@@ -36,8 +46,9 @@ class DataSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> DataSpec:
-        if self.dataset == "mnist" and self.source not in ("auto", "torchvision"):
-            raise ValueError(f"source {self.source!r} exists only for cifar10; mnist allows auto or torchvision")
+        allowed = dataset_info(self.dataset).sources
+        if self.source not in allowed:
+            raise ValueError(f"dataset {self.dataset} has no source {self.source!r} (allowed: {', '.join(allowed)})")
         if self.sample_seed is not None and self.n is None:
             raise ValueError("sample_seed needs n (the sample size)")
         return self

@@ -19,22 +19,27 @@ from rdibench.attacks.factory import make_attack
 from rdibench.core.seeding import derive_seed, make_generator
 from rdibench.evaluation.specs import CLEAN, AttackSpec, SanitySpec
 from rdibench.flops import ExitCosts, expected_mflops
-from rdibench.inference import route, routed_logits
+from rdibench.inference import DEFAULT_RULE, route, routed_logits
 from rdibench.models.multiexit import MultiExitNet
 
 Progress = Callable[[int, int], None]
 AdvCache = dict[tuple[str, ...], torch.Tensor]
-"""Adversarial images by (model sha256, attack signature[, thresholds]): max-average reuses the single-exit
-ones, and a model listed under two threshold protocols reuses every attack that does not read thresholds."""
+"""Adversarial images by (model sha256, attack signature[, exit rule and thresholds]): max-average reuses the
+single-exit ones, and a model listed under two threshold protocols reuses every attack that does not read them."""
+
+READS_ROUTING = frozenset({"routing", "slowdown"})
+"""Objectives whose images depend on the exit rule (and, for routing, the thresholds)."""
 
 
 ONE_EXIT_SINGLE = frozenset({"average", "random", "routing"})
 """Objectives that are exactly the single-exit loss on a one-exit model (a static backbone)."""
 
 
-def _adv_key(model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float]) -> tuple[str, ...]:
+def _adv_key(
+    model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float], rule: str
+) -> tuple[str, ...]:
     key = (model_id, spec.signature(exit))
-    return (*key, repr(list(thresholds))) if spec.objective == "routing" else key
+    return (*key, rule, repr(list(thresholds))) if spec.objective in READS_ROUTING else key
 
 
 @dataclass
@@ -57,12 +62,14 @@ class Outcome:
 
 
 @torch.no_grad()
-def _outcome(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, thresholds: Sequence[float], bs: int) -> Outcome:
+def _outcome(
+    model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, thresholds: Sequence[float], rule: str, bs: int
+) -> Outcome:
     correct, exits, per_exit = [], [], []
     for i in range(0, len(x), bs):
         logits = model(x[i : i + bs])
         yb = y[i : i + bs]
-        e = route(logits, thresholds)
+        e = route(logits, thresholds, rule)
         exits.append(e)
         correct.append(routed_logits(logits, e).argmax(1) == yb)
         per_exit.append(torch.stack([z.argmax(1) == yb for z in logits]))
@@ -89,6 +96,7 @@ def attack_images(
     *,
     seed: int,
     batch_size: int,
+    rule: str = DEFAULT_RULE,
     cache: AdvCache | None = None,
     progress: Progress | None = None,
 ) -> torch.Tensor:
@@ -108,7 +116,17 @@ def attack_images(
             single = spec.model_copy(update={"objective": "single", "exit": k})
             candidates.append(
                 attack_images(
-                    model, model_id, single, k, x, y, thresholds, seed=seed, batch_size=batch_size, cache=cache
+                    model,
+                    model_id,
+                    single,
+                    k,
+                    x,
+                    y,
+                    thresholds,
+                    seed=seed,
+                    batch_size=batch_size,
+                    rule=rule,
+                    cache=cache,
                 )
             )
             if progress:
@@ -119,11 +137,11 @@ def attack_images(
                 for i in range(0, len(x), batch_size)
             ]
         )
-    key = _adv_key(model_id, spec, exit, thresholds)
+    key = _adv_key(model_id, spec, exit, thresholds, rule)
     if cache is not None and key in cache:
         return cache[key]
     attack = make_attack(spec.algorithm, spec.params)
-    objective = make_objective(spec.objective, num_exits=model.num_exits, exit=exit, thresholds=thresholds)
+    objective = make_objective(spec.objective, num_exits=model.num_exits, exit=exit, thresholds=thresholds, rule=rule)
     signature, n_batches = spec.signature(exit), math.ceil(len(x) / batch_size)
     out = []
     for b, i in enumerate(range(0, len(x), batch_size)):
@@ -173,15 +191,19 @@ def evaluate_cell(
     *,
     seed: int,
     batch_size: int = 256,
+    rule: str = DEFAULT_RULE,
     sanity: SanitySpec | None = None,
     cache: AdvCache | None = None,
     progress: Progress | None = None,
 ) -> CellResult:
-    """TA, ATA (routed and per exit), exit fractions and MFlops clean and adversarial, norms, sanity checks."""
+    """TA, ATA (routed and per exit), exit fractions and MFlops clean and adversarial, norms, sanity checks.
+
+    Inputs leave where exit ``rule`` with ``thresholds`` sends them (entropy, the paper's, unless told).
+    """
     start = time.perf_counter()
     model.eval()
     n_exits = model.num_exits
-    clean = _outcome(model, x, y, thresholds, batch_size)
+    clean = _outcome(model, x, y, thresholds, rule, batch_size)
     norm = None
     if spec.algorithm == CLEAN:
         x_adv, adv, params = x, clean, {}
@@ -196,10 +218,11 @@ def evaluate_cell(
             thresholds,
             seed=seed,
             batch_size=batch_size,
+            rule=rule,
             cache=cache,
             progress=progress,
         )
-        adv = _outcome(model, x_adv, y, thresholds, batch_size)
+        adv = _outcome(model, x_adv, y, thresholds, rule, batch_size)
         params = jsonable(make_attack(spec.algorithm, spec.params).describe())
         norm = params.get("norm")
     frac_clean, frac_adv = _fractions(clean.exits, n_exits), _fractions(adv.exits, n_exits)
@@ -219,7 +242,9 @@ def evaluate_cell(
     checks = sanity_checks(spec, exit, norm, x, x_adv, clean, adv)
     if spec.probe and spec.algorithm != CLEAN:
         checks.update(
-            probes(model, model_id, spec, exit, x, y, thresholds, metrics, seed, batch_size, sanity or SanitySpec())
+            probes(
+                model, model_id, spec, exit, x, y, thresholds, rule, metrics, seed, batch_size, sanity or SanitySpec()
+            )
         )
     record = {
         "attack_params": params,
@@ -271,6 +296,7 @@ def probes(
     x: torch.Tensor,
     y: torch.Tensor,
     thresholds: Sequence[float],
+    rule: str,
     metrics: dict[str, Any],
     seed: int,
     batch_size: int,
@@ -287,8 +313,10 @@ def probes(
 
     def routed_acc(p: dict[str, Any]) -> float:
         variant = base_spec.model_copy(update={"params": p})
-        adv = attack_images(model, model_id, variant, exit, xs, ys, thresholds, seed=seed, batch_size=batch_size)
-        return _mean(_outcome(model, adv, ys, thresholds, batch_size).correct)
+        adv = attack_images(
+            model, model_id, variant, exit, xs, ys, thresholds, seed=seed, batch_size=batch_size, rule=rule
+        )
+        return _mean(_outcome(model, adv, ys, thresholds, rule, batch_size).correct)
 
     base = routed_acc(params)
     tol = 2 * math.sqrt(0.25 / n) + 1 / n

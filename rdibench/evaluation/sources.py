@@ -9,7 +9,7 @@ from torch import nn
 
 from rdibench.core.errors import ConfigError, RdibenchError
 from rdibench.core.hashing import sha256_file
-from rdibench.data import DataRoots, Dataset
+from rdibench.data import DataRoots, Dataset, dataset_info
 from rdibench.evaluation.specs import ModelSpec
 from rdibench.models import Checkpoint, load_checkpoint
 from rdibench.models.factory import build_factory_model, module_checkpoint
@@ -64,6 +64,7 @@ def _user_model(
     if data is None:
         raise ValueError(f"model {spec.name!r} is built for the data it is evaluated on: pass data")
     shape, dataset = tuple(data.x.shape[1:]), data.spec.dataset
+    classes = dataset_info(dataset).num_classes
     key = "factory" if spec.factory is not None else "given"
     try:
         if spec.factory is not None:
@@ -75,9 +76,10 @@ def _user_model(
                 name=spec.name,
                 dataset=dataset,
                 input_shape=shape,
+                num_classes=classes,
             )
         if module is None:
             raise ConfigError("a model given in memory exists only in rdibench.evaluate; a suite names a factory")
-        return module_checkpoint(module, name=spec.name, dataset=dataset, input_shape=shape)
+        return module_checkpoint(module, name=spec.name, dataset=dataset, input_shape=shape, num_classes=classes)
     except RdibenchError as e:
         raise ConfigError(f"{where}: models.{spec.name}.{key}: {e}") from None

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rdibench.attacks.objectives import OBJECTIVES
 from rdibench.core.config import parse_fraction
 from rdibench.core.hashing import sha256_json
-from rdibench.data import DataSpec
+from rdibench.data import DatasetName, DataSpec, dataset_info, list_datasets
+from rdibench.inference import ExitRuleName
 from rdibench.models.catalogue import PUBLISHED
 from rdibench.models.factory import check_target
 
@@ -18,7 +19,11 @@ CLEAN = "clean"
 
 
 class ThresholdSpec(BaseModel):
-    """Where the entropy thresholds come from (paper.md §4 and §9.1)."""
+    """Where the thresholds come from (paper.md §4 and §9.1), and for which exit rule.
+
+    ``rule`` (entropy, max_softmax, or a registered one) defaults to the model's own: its card's, entropy for a
+    card that names none. It leaves the dump when unset, so suites written before it keep their config hash.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -28,12 +33,23 @@ class ThresholdSpec(BaseModel):
         "authors: fit on the evaluated clean images (the authors' code); fixed: values given here",
     )
     shift: Literal["model", "none"] = Field("model", description="apply the model's own hand shifts after fitting")
-    values: list[float] | None = Field(None, description="thresholds for protocol fixed")
+    rule: ExitRuleName | None = Field(
+        None, exclude_if=lambda v: v is None, description="exit rule (default: the model's, from its card)"
+    )
+    values: list[float] | None = Field(None, description="thresholds for protocol fixed (in the rule's units)")
     val_size: int = Field(5000, ge=10, description="held-out: validation split size")
     val_seed: int = Field(0, description="held-out: validation split seed")
-    source: Literal["auto", "torchvision", "jpeg", "exact-npz"] = Field(
-        "auto", description="held-out, cifar10: source of the training images"
+    source: str = Field(
+        "auto", description="held-out: source of the training images (of datasets that have it; others use auto)"
     )
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, v: str) -> str:
+        known = sorted({s for name in list_datasets() for s in dataset_info(name).sources})
+        if v not in known:
+            raise ValueError(f"unknown source {v!r}; the registered datasets have: {', '.join(known)}")
+        return v
 
     @model_validator(mode="after")
     def _values(self) -> ThresholdSpec:
@@ -126,8 +142,8 @@ class AttackSpec(BaseModel):
     exit: int | Literal["all"] | None = Field(None, description="exit index for objective single; 'all' expands")
     params: dict[str, Any] = Field(default_factory=dict, description="algorithm settings (eps, steps, step_size...)")
     probe: bool = Field(False, description="also run the sanity probes (unbounded eps, more steps, larger eps)")
-    dataset: Literal["mnist", "cifar10"] | None = Field(
-        None, description="run only on models evaluated on this dataset (suites mixing MNIST and CIFAR-10)"
+    dataset: DatasetName | None = Field(
+        None, description="run only on models evaluated on this dataset (suites mixing datasets)"
     )
 
     @field_validator("objective")

@@ -7,13 +7,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rdibench.core.hashing import sha256_json
+from rdibench.data import DatasetName, dataset_info, list_datasets
 from rdibench.models.catalogue import PublishedModel
 
 CARD_SCHEMA_VERSION = 1
 
 
 class ThresholdFit(BaseModel):
-    """How the entropy thresholds were obtained, so a reader can tell the paper's protocol from a held-out one.
+    """How the thresholds were obtained, so a reader can tell the paper's protocol from a held-out one.
 
     ``final = base * scale + offset`` per side exit; ``base`` equalises clean exit shares on ``split``.
     """
@@ -45,12 +46,18 @@ class ModelCard(BaseModel):
 
     schema_version: int = CARD_SCHEMA_VERSION
     name: str = Field(description="short display name, e.g. 'rdi_smallcnn.maxavg'")
-    arch: str = Field(description="registry name passed to create_model")
+    arch: str = Field(
+        description="registry name passed to create_model (built in or a plugin's), or factory:<module:callable> for "
+        "a user's model built by a suite's factory"
+    )
     arch_kwargs: dict[str, Any] = Field(default_factory=dict)
-    dataset: Literal["mnist", "cifar10"]
-    num_classes: int = 10
+    dataset: DatasetName
+    num_classes: int = Field(ge=2, description="classes of the heads (default: the dataset's)")
     num_exits: int = Field(ge=1)
-    thresholds: list[float] | None = Field(None, description="entropy thresholds of the side exits (num_exits - 1)")
+    thresholds: list[float] | None = Field(None, description="thresholds of the side exits (num_exits - 1)")
+    exit_rule: str = Field(
+        "entropy", description="the exit rule the thresholds are for (a card without it predates the field: entropy)"
+    )
     threshold_fit: ThresholdFit | None = None
     threshold_shift: ThresholdShift | None = Field(None, description="the authors' shifts (protocol 'authors')")
     weights_sha256: str = ""
@@ -68,6 +75,14 @@ class ModelCard(BaseModel):
     pruning: dict[str, Any] | None = None
     reported: dict[str, Any] = Field(default_factory=dict, description="numbers published for this model")
     notes: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _classes_of_the_dataset(cls, data: Any) -> Any:
+        """A card that does not say how many classes its heads have has the dataset's."""
+        if isinstance(data, dict) and "num_classes" not in data and data.get("dataset") in list_datasets():
+            return {**data, "num_classes": dataset_info(data["dataset"]).num_classes}
+        return data
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> ModelCard:

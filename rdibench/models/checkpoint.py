@@ -6,8 +6,6 @@ Why safetensors: loading never unpickles, so a checkpoint from a stranger cannot
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +15,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rdibench.core.errors import CheckpointError
+from rdibench.core.files import atomic_write
 from rdibench.core.hashing import sha256_file
-from rdibench.models.adapter import AdaptedModel
+from rdibench.data import dataset_info
+from rdibench.models.adapter import AdaptedModel, adapt_model
 from rdibench.models.card import ModelCard
 from rdibench.models.multiexit import MultiExitNet
 from rdibench.models.registry import create_model
@@ -46,15 +46,8 @@ def save_checkpoint(model: MultiExitNet, card: ModelCard, out_dir: Path) -> Path
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS))
     card = card.model_copy(update={"weights_sha256": sha256_file(out_dir / WEIGHTS), "num_exits": model.num_exits})
-    _atomic_write(out_dir / CARD, card.model_dump_json(indent=2) + "\n")
+    atomic_write(out_dir / CARD, card.model_dump_json(indent=2) + "\n")
     return out_dir
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def read_card(ckpt_dir: Path) -> ModelCard:
@@ -76,12 +69,14 @@ def load_checkpoint(ckpt_dir: Path | str, *, verify: bool = True) -> Checkpoint:
         raise CheckpointError(f"{weights} missing")
     if verify and card.weights_sha256 and sha256_file(weights) != card.weights_sha256:
         raise CheckpointError(f"{weights} does not match the sha256 in its card (corrupt or replaced)")
-    model = create_model(card.arch, **card.arch_kwargs)
+    model = create_model(card.arch, num_classes=card.num_classes, **card.arch_kwargs)
     state = load_file(str(weights))
     if card.pruning and card.pruning.get("structured"):
         reshape_to(model, state)
     load_state(model, state, str(weights))
-    return Checkpoint(model.eval(), card, ckpt_dir)
+    # a plugin's architecture may be any module meeting the model contract: adapted (the zoo's pass unchanged)
+    adapted = adapt_model(model, dataset_info(card.dataset).input_shape, num_classes=card.num_classes, arch=card.arch)
+    return Checkpoint(adapted.eval(), card, ckpt_dir)
 
 
 def reshape_to(model: nn.Module, state: dict[str, torch.Tensor]) -> None:

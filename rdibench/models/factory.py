@@ -117,6 +117,8 @@ def build_factory_model(
     """Import and call the factory, load ``weights`` into what it returns, adapt it to the model contract and
     describe it in a card (arch ``factory:<target>``; thresholds come from the suite's protocol)."""
     fn, file = import_factory(target, folder)
+    if ":" not in target and num_classes is not None:  # a registered model's heads sized for the dataset
+        kwargs = {"num_classes": num_classes, **kwargs}
     try:
         module = fn(**kwargs)
     except Exception as e:  # the user's factory

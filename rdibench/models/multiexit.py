@@ -15,10 +15,9 @@ class MultiExitNet(nn.Module):
     """``segments[i]`` maps the previous feature map to the next; ``heads[i]`` reads exit i from it.
 
     Why this shape: every consumer needs the same three facts, so they are structural instead of
-    per-architecture code: ``forward`` gives all exits in one pass (attacks, training), the early-exit
-    executor can stop after any segment (real savings), and FLOPs per exit are sums over
-    ``segments[:i+1]`` and ``heads[i]`` (paper convention) or ``heads[:i+1]`` (cumulative).
-    A static backbone is the case of one segment and one head.
+    per-architecture code: ``forward`` gives all exits in one pass (attacks, training) and the early-exit
+    executor can stop after any segment (real savings). (FLOPs per exit are measured from ``forward`` itself,
+    see :mod:`rdibench.flops`, so they need no structure.) A static backbone is one segment and one head.
     """
 
     def __init__(self, segments: list[nn.Module], heads: list[nn.Module], *, arch: str, input_shape: tuple[int, ...]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +19,18 @@ def register_model(fn: Callable[..., MultiExitNet]) -> Callable[..., MultiExitNe
     return MODELS.register()(fn)
 
 
-def create_model(name: str, **kwargs: Any) -> MultiExitNet:
-    """Build registered model ``name``; ``None`` kwargs are dropped so the constructor's defaults apply."""
+def create_model(name: str, *, num_classes: int | None = None, **kwargs: Any) -> MultiExitNet:
+    """Build registered model ``name``; ``None`` kwargs are dropped so the constructor's defaults apply.
+
+    ``num_classes`` (the dataset's) sizes the heads of constructors that take it; a constructor that does not
+    take it has fixed heads.
+    """
     _load_zoo()
     fn = MODELS.get(name)
-    model = fn(**{k: v for k, v in kwargs.items() if v is not None})
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if num_classes is not None and "num_classes" in inspect.signature(fn).parameters:
+        kwargs["num_classes"] = num_classes
+    model = fn(**kwargs)
     model.arch = name
     return model
 

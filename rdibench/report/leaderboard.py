@@ -12,8 +12,6 @@ from typing import Any
 
 from rdibench.report.summary import ModelSummary
 
-AUTOATTACK = "autoattack"
-
 
 def leaderboard_entries(summaries: Sequence[ModelSummary], manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One entry per model; ``None`` (JSON null) wherever a number was not measured."""
@@ -24,7 +22,7 @@ def leaderboard_entries(summaries: Sequence[ModelSummary], manifest: Mapping[str
 
 def _entry(s: ModelSummary, card: Mapping[str, Any], manifest: Mapping[str, Any], commit: str | None) -> dict[str, Any]:
     eps = {a.eps for a in s.attacks if a.eps is not None}
-    auto = next((a for a in s.attacks if AUTOATTACK in (a.attack, a.family)), None)
+    auto = s.autoattack
     return {
         "name": s.model,
         "architecture": card.get("arch"),

@@ -56,7 +56,7 @@ def tradeoff_png(summaries: Sequence[ModelSummary], attack: str | None = None) -
     TA sits at the clean cost; ATA at the cost under that attack (for the worst case, the costliest attack),
     so the figure shows the accuracy *and* the efficiency an adversary can take away. ``None`` if empty.
     """
-    points = [(s, *_adversarial_point(s, attack)) for s in summaries if s.ta is not None and s.mflops_paper_clean]
+    points = [(s, *s.adversarial_point(attack)) for s in summaries if s.ta is not None and s.mflops_paper_clean]
     if not points:
         return None
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
@@ -82,13 +82,6 @@ def tradeoff_png(summaries: Sequence[ModelSummary], attack: str | None = None) -
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     return _png(fig)
-
-
-def _adversarial_point(s: ModelSummary, attack: str | None) -> tuple[float | None, float | None]:
-    if attack is None:
-        return (s.worst.acc if s.worst else None), s.mflops_paper_adv_max
-    result = s.attack(attack)
-    return (result.ata, result.mflops_paper_adv) if result else (None, None)
 
 
 def _png(fig: Figure) -> bytes:

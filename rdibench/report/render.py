@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from rdibench.report.html import report_html
 from rdibench.report.leaderboard import leaderboard_entries
 from rdibench.report.plots import exit_fractions_png, plot_name, tradeoff_png
 from rdibench.report.published import beside_markdown, load_published
@@ -13,9 +14,12 @@ from rdibench.report.summary import summarize
 from rdibench.report.tables import build_grid, to_latex, to_markdown
 from rdibench.results import RunDir, write_metrics
 
+REPORT_HTML = "report.html"
+
 
 def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
-    """Rebuild ``metrics.csv``, ``table.md``, ``table.tex``, ``plots/*.png`` and ``leaderboard.json`` from the cells.
+    """Rebuild ``metrics.csv``, ``table.md``, ``table.tex``, ``plots/*.png``, ``leaderboard.json`` and
+    ``report.html`` from the cells.
 
     Safe to call on a run still in progress (it reports the cells finished so far) and idempotent:
     artifacts are derived from ``cells.jsonl`` only, and each file is replaced atomically.
@@ -33,7 +37,14 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
     written += [run.write_artifact(name, png) for name, png in figures.items() if png is not None]
     entries = leaderboard_entries(summaries, run.manifest)
     written.append(run.write_artifact("leaderboard.json", json.dumps(entries, indent=2, allow_nan=False) + "\n"))
+    written.append(write_report_html(run))
     return written
+
+
+def write_report_html(run: RunDir | str | os.PathLike[str]) -> Path:
+    """Write only ``report.html``, the run's self-contained results page, and return its path."""
+    run = run if isinstance(run, RunDir) else RunDir.open(run)
+    return run.write_artifact(REPORT_HTML, report_html(run))
 
 
 def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = None) -> str:

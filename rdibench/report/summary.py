@@ -9,6 +9,8 @@ from typing import Any
 
 from rdibench.results import WorstCase, is_attack, worst_case
 
+AUTOATTACK = "autoattack"
+
 
 @dataclass(frozen=True)
 class AttackResult:
@@ -51,6 +53,21 @@ class ModelSummary:
 
     def attack(self, name: str) -> AttackResult | None:
         return next((a for a in self.attacks if a.attack == name), None)
+
+    @property
+    def autoattack(self) -> AttackResult | None:
+        """The AutoAttack cell (by name or family), RobustBench's headline number, if the suite ran one."""
+        return next((a for a in self.attacks if AUTOATTACK in (a.attack, a.family)), None)
+
+    def adversarial_point(self, attack: str | None = None) -> tuple[float | None, float | None]:
+        """(ATA, expected paper MFlops under attack) of ``attack``, or of the worst case with the costliest attack.
+
+        The trade-off plots put ATA at this cost: the accuracy *and* the efficiency an adversary can take away.
+        """
+        if attack is None:
+            return (self.worst.acc if self.worst else None), self.mflops_paper_adv_max
+        result = self.attack(attack)
+        return (result.ata, result.mflops_paper_adv) if result else (None, None)
 
 
 def summarize(cells: Iterable[Mapping[str, Any]]) -> list[ModelSummary]:

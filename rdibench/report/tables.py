@@ -33,18 +33,19 @@ def build_grid(summaries: Sequence[ModelSummary]) -> Grid:
     headers = ["Model", "TA (%)", *(f"ATA (%) {a}" for a in attacks), "Worst-case ATA (%)", "MFlops", "MFlops adv."]
     rows = []
     for s in summaries:
-        row = [s.model, _pct(s.ta)]
+        row = [s.model, pct_text(s.ta)]
         for name in attacks:
             result = s.attack(name)
-            row.append(MISSING if result is None else _pct(result.ata) if result.ok else "failed")
-        worst = _pct(s.worst.acc) if s.worst else MISSING
+            row.append(MISSING if result is None else pct_text(result.ata) if result.ok else "failed")
+        worst = pct_text(s.worst.acc) if s.worst else MISSING
         if s.worst and s.worst.n_attacks < len(s.attacks):
             worst += f" ({s.worst.n_attacks}/{len(s.attacks)} attacks)"
-        rows.append([*row, worst, _num(s.mflops_paper_clean), _num(s.mflops_paper_adv_max)])
-    return Grid(headers, rows, _notes(summaries))
+        rows.append([*row, worst, mflops_text(s.mflops_paper_clean), mflops_text(s.mflops_paper_adv_max)])
+    return Grid(headers, rows, table_notes(summaries))
 
 
-def _notes(summaries: Sequence[ModelSummary]) -> list[Note]:
+def table_notes(summaries: Sequence[ModelSummary]) -> list[Note]:
+    """The table's footnotes (data and n, metric definitions) and, in bold, the lossy-data warning."""
     sizes = sorted({s.n for s in summaries if s.n is not None})
     notes = [
         Note(f"Data: {'; '.join(data_labels(summaries))} (n = {', '.join(map(str, sizes)) or MISSING} test samples)."),
@@ -103,9 +104,10 @@ def _esc(text: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in text)
 
 
-def _pct(value: float | None) -> str:
+def pct_text(value: float | None) -> str:
+    """An accuracy fraction as a percentage with 2 decimals, the precision of every rdibench table."""
     return MISSING if value is None else f"{100 * value:.2f}"
 
 
-def _num(value: float | None) -> str:
+def mflops_text(value: float | None) -> str:
     return MISSING if value is None else f"{value:.2f}"

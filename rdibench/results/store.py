@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rdibench.core.errors import ResultsError
+from rdibench.core.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class RunDir:
             raise ResultsError(f"artifact name {name!r} must be a relative path inside the run, not {MANIFEST}/{CELLS}")
         target = self.path / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(target, data.encode("utf-8") if isinstance(data, str) else data)
+        atomic_write(target, data)
         return target
 
     def _records(self) -> list[dict[str, Any]]:
@@ -223,23 +224,10 @@ class RunDir:
 
     def _write_manifest(self) -> None:
         text = json.dumps(self._manifest, indent=2, sort_keys=True, allow_nan=False) + "\n"
-        _atomic_write(self.path / MANIFEST, text.encode("utf-8"))
+        atomic_write(self.path / MANIFEST, text)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write to a temporary sibling, fsync, then ``os.replace``: readers see the old file or the new one."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _drop_uncommitted_tail(fd: int) -> None:

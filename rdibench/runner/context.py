@@ -57,6 +57,7 @@ class LoadedModel:
     thresholds: list[float]
     threshold_record: dict[str, Any]
     seed: int
+    exit_rule: str
 
 
 @dataclass
@@ -131,6 +132,7 @@ def cell_record(cell: Cell, ctx: Context, result: CellResult | None, error: str 
         "n": len(data),
         "seed": m.seed,
         "thresholds": m.thresholds,
+        "exit_rule": m.exit_rule,
         "threshold_protocol": m.threshold_record.get("protocol"),
         "code_version": ctx.code_version,
     }
@@ -173,6 +175,7 @@ def evaluate_record(
             m.costs,
             seed=m.seed,
             batch_size=ctx.suite.batch_size,
+            rule=m.exit_rule,
             sanity=ctx.suite.sanity,
             cache=ctx.adv_cache,
             progress=advanced,

@@ -10,8 +10,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -22,9 +20,10 @@ from torch import nn
 
 from rdibench.core.device import resolve_device
 from rdibench.core.errors import ConfigError, ResultsError
+from rdibench.core.files import atomic_write
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
-from rdibench.data import DataRoots, Dataset, load
+from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.evaluation import Cell, SuiteConfig, expand
 from rdibench.evaluation.sources import resolve_model
 from rdibench.evaluation.thresholds import resolve_thresholds
@@ -99,10 +98,11 @@ def _load_models(
         out[spec.name] = LoadedModel(
             ckpt,
             ckpt.card.model_id(),
-            exit_costs(ckpt.model),
+            exit_costs(ckpt.model, dataset_info(dataset).input_shape),
             thresholds,
             record,
             derive_seed(suite.seed, spec.name),
+            record["rule"],
         )
     return out
 
@@ -116,6 +116,7 @@ def _cache_key(cell: Cell, ctx: Context) -> str:
             "probe": cell.attack.probe,
             "data": ctx.data[cell.model.name].checksum,
             "thresholds": m.thresholds,
+            "exit_rule": m.exit_rule,
             "seed": m.seed,
             "batch": ctx.suite.batch_size,
             "sanity": ctx.suite.sanity.model_dump(),
@@ -136,11 +137,7 @@ def _cached(path: Path) -> dict[str, Any] | None:
 
 
 def _store(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cell-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(record))
 
 
 def _manifest(
@@ -163,6 +160,7 @@ def _manifest(
                 "sha256": m.sha256,
                 "card": m.ckpt.card.model_dump(mode="json"),
                 "thresholds": m.thresholds,
+                "exit_rule": m.exit_rule,
                 "threshold_record": m.threshold_record,
                 "exit_costs": m.costs.to_dict(),
             }

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rdibench.core.errors import CheckpointError
+from rdibench.core.files import atomic_path
 from rdibench.core.seeding import derive_seed
 from rdibench.models.multiexit import MultiExitNet
 from rdibench.training.defence import Defence
@@ -71,13 +70,6 @@ def deferred_interrupts() -> Iterator[dict[str, int | None]]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def atomic_save(obj: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 class Trainer:
@@ -150,7 +142,8 @@ class Trainer:
         logger.info("resuming %s at iteration %d", self.recipe.name, self.iteration)
 
     def save(self) -> None:
-        atomic_save(self.state_dict(), self.state_path)
+        with atomic_path(self.state_path) as tmp:
+            torch.save(self.state_dict(), tmp)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One iteration: attack (train mode), loss over all exits, SGD step, window statistics."""

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from rdibench.attacks import ALGORITHMS
 from rdibench.core.config import Loc, load_yaml, parse_fraction, validate
 from rdibench.core.errors import ConfigError
-from rdibench.data import DataSpec
+from rdibench.data import DatasetName, DataSpec, dataset_info
+from rdibench.inference import DEFAULT_RULE, ExitRuleName
 from rdibench.models.registry import MODELS, list_models
 
 PRESETS_DIR = Path(__file__).parent / "recipes"
@@ -40,6 +41,8 @@ class ModelRecipe(_Strict):
             raise ValueError(f"arch: {MODELS.unknown_message(self.arch)}")
         allowed = list(inspect.signature(MODELS.get(self.arch)).parameters)
         for key, value in self.kwargs.items():
+            if key == "num_classes":
+                raise ValueError("kwargs.num_classes: the heads are sized from data.dataset; drop it")
             if key not in allowed:
                 raise ValueError(f"kwargs.{key}: {self.arch} takes no {key!r}.{_hint(key, allowed)}")
             if key == "width" and not (isinstance(value, (int, float)) and value > 0):
@@ -50,8 +53,8 @@ class ModelRecipe(_Strict):
 class DataRecipe(_Strict):
     """Training data and the validation hold-out the thresholds are fitted on (disjoint by construction)."""
 
-    dataset: Literal["mnist", "cifar10"]
-    source: Literal["auto", "torchvision", "jpeg"] = "auto"
+    dataset: DatasetName = Field(description="a registered dataset (mnist, cifar10, or a plugin's)")
+    source: str = Field("auto", description="one of the dataset's sources that holds training images")
     train_n: int | None = Field(None, ge=1, description="first train_n images of the train split (default all)")
     val_n: int = Field(5000, ge=1, description="validation images used to fit the thresholds")
     val_size: int = Field(5000, ge=1, description="size of the validation hold-out of the training set")
@@ -64,6 +67,12 @@ class DataRecipe(_Strict):
     def _check(self) -> DataRecipe:
         if self.val_n > self.val_size:
             raise ValueError(f"val_n ({self.val_n}) cannot exceed val_size ({self.val_size})")
+        info = dataset_info(self.dataset)
+        usable = [s for s in info.sources if s not in info.test_only_sources]
+        if self.source not in usable:
+            raise ValueError(
+                f"dataset {self.dataset} has no training source {self.source!r} (allowed: {', '.join(usable)})"
+            )
         return self
 
     def _spec(self, split: Literal["train", "val"], n: int | None) -> DataSpec:
@@ -225,9 +234,13 @@ class DefenceRecipe(_Strict):
 
 
 class ThresholdRecipe(_Strict):
-    """Hand shift applied to the held-out fitted thresholds, ``t * scale + offset`` per side exit
-    (docs/protocol.md §4)."""
+    """The exit rule the held-out thresholds are fitted for, and the hand shift applied to them, ``t * scale +
+    offset`` per side exit (docs/protocol.md §4). ``rule`` leaves the dump at its default, so older recipes keep
+    their hash."""
 
+    rule: ExitRuleName = Field(
+        DEFAULT_RULE, exclude_if=lambda v: v == DEFAULT_RULE, description="entropy, max_softmax, ..."
+    )
     scale: list[float] | None = None
     offset: list[float] | None = None
 

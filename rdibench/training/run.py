@@ -22,7 +22,7 @@ from rdibench.core.errors import CheckpointError, ConfigError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.core.types import ExitLogits
-from rdibench.data import DataRoots, Dataset, load
+from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.flops import exit_costs, expected_mflops
 from rdibench.inference import adjust, fit_thresholds, route, routed_logits
 from rdibench.models import ModelCard, MultiExitNet, create_model, load_checkpoint, save_checkpoint
@@ -75,9 +75,10 @@ def plan(recipe: TrainRecipe, _chain: tuple[str, ...] = ()) -> Plan:
     if recipe.name in _chain:
         raise recipe.error("base", f"circular base chain {' -> '.join((*_chain, recipe.name))}")
     base: Path | Plan | None = None
+    data = dataset_info(recipe.data.dataset)
     if recipe.model is not None:
         arch, kwargs, base_id = recipe.model.arch, dict(recipe.model.kwargs), None
-        model = create_model(arch, **kwargs)
+        model = create_model(arch, num_classes=data.num_classes, **kwargs)
     else:
         ref = resolve_base(recipe)
         if isinstance(ref, Path):
@@ -87,7 +88,12 @@ def plan(recipe: TrainRecipe, _chain: tuple[str, ...] = ()) -> Plan:
         else:
             base = plan(ref, (*_chain, recipe.name))
             arch, kwargs, base_id = base.arch, base.arch_kwargs, base.hash
-            model = create_model(arch, **kwargs)
+            model = create_model(arch, num_classes=data.num_classes, **kwargs)
+    shape = tuple(getattr(model, "input_shape", data.input_shape))
+    if shape != data.input_shape:
+        raise recipe.error(
+            "data.dataset", f"{arch} takes inputs of shape {shape}; {data.name} images are {data.input_shape}"
+        )
     n = model.num_exits
     kind = recipe.defence.kind
     if kind == "pgd_at" and n != 1:
@@ -209,7 +215,9 @@ def _build(p: Plan, base_dir: Path | None) -> tuple[MultiExitNet, dict[str, Any]
     recipe = p.recipe
     if base_dir is None:
         with seeded_global_rng(derive_seed(recipe.seed, "init"), torch.device("cpu")):
-            return create_model(p.arch, **p.arch_kwargs), None
+            return create_model(
+                p.arch, num_classes=dataset_info(recipe.data.dataset).num_classes, **p.arch_kwargs
+            ), None
     model = load_checkpoint(base_dir).model
     spec = recipe.prune
     if spec is None:
@@ -242,11 +250,11 @@ def _card(
     recipe, n = p.recipe, model.num_exits
     logits = _val_logits(model, val, device)
     shift = recipe.thresholds
-    base_t = fit_thresholds(logits) if n > 1 else []
+    base_t = fit_thresholds(logits, shift.rule) if n > 1 else []
     thresholds = adjust(base_t, shift.scale, shift.offset)
-    exits = route(logits, thresholds)
+    exits = route(logits, thresholds, shift.rule)
     fractions = [float((exits == i).float().mean()) for i in range(n)]
-    costs = exit_costs(model)
+    costs = exit_costs(model, dataset_info(recipe.data.dataset).input_shape)
     versions = {"rdibench": rdibench.__version__, "torch": torch.__version__, "python": platform.python_version()}
     if prune_info:
         versions["torch_pruning"] = tp.__version__
@@ -298,6 +306,7 @@ def _card(
         dataset=data.dataset,
         num_exits=n,
         thresholds=thresholds,
+        exit_rule=shift.rule,
         threshold_fit=fit if n > 1 else None,
         threshold_shift=ThresholdShift(scale=shift.scale, offset=shift.offset, origin=f"recipe {recipe.name}")
         if shifted

@@ -75,7 +75,7 @@ def test_routing_takes_the_thresholds_from_an_argument(
     theirs: Theirs, mnist_test: Dataset, rdi_thresholds: tuple[float, ...]
 ) -> None:
     x, y = mnist_test.x[:N], mnist_test.y[:N]
-    with pytest.raises(ConfigError, match=r"needs the model's thresholds \(give objective=, exit= and thresholds="):
+    with pytest.raises(ConfigError, match=r"needs the model's thresholds \(give objective=, exit=, thresholds="):
         PGD(**SETTINGS, objective="routing")(theirs, x, y)
     bound = PGD(**SETTINGS, objective="routing", thresholds=rdi_thresholds)(theirs, x, y)
     explicit = PGD(**SETTINGS)(theirs, x, y, Routing(thresholds=rdi_thresholds), generator=make_generator(0))

@@ -82,7 +82,7 @@ BAD = [
     (
         "unknown dataset",
         GOOD.replace("dataset: mnist", "dataset: mnistt"),
-        r"data.dataset: Input should be 'mnist' or 'cifar10'; did you mean 'mnist'\?",
+        r"data.dataset: unknown dataset 'mnistt'\. Did you mean 'mnist'\? Allowed: cifar10, mnist",
     ),
     ("wrong type", GOOD.replace("n: 20", "n: twenty"), r":2: data.n: Input should be a valid integer"),
     ("negative n", GOOD.replace("n: 20", "n: -5"), r"data.n: Input should be greater than or equal to 1"),

@@ -16,7 +16,7 @@ def test_write_report_writes_all_artifacts(tmp_path):
     written = write_report(str(run.path))
     names = {p.relative_to(run.path).as_posix() for p in written}
     assert names == {
-        "metrics.csv", "table.md", "table.tex", "leaderboard.json", "plots/tradeoff.png",
+        "metrics.csv", "table.md", "table.tex", "leaderboard.json", "plots/tradeoff.png", "report.html",
         *(f"plots/exit_fractions_{m}.png" for m in MODELS),
     }  # fmt: skip
     for name in names:
@@ -38,4 +38,4 @@ def test_partial_run_reports_what_is_finished(tmp_path):
 def test_run_with_only_failed_cells_still_reports(tmp_path):
     run = make_run(tmp_path, [failed_cell("m.a", "pgd40-average")])
     names = {p.name for p in write_report(run)}
-    assert "tradeoff.png" not in names and {"table.md", "leaderboard.json"} <= names
+    assert "tradeoff.png" not in names and {"table.md", "leaderboard.json", "report.html"} <= names

@@ -201,3 +201,12 @@ MODELS = ("rdi_smallcnn.maxavg", "rdi_smallcnn.main")
 def suite_records(**fields: Any) -> list[dict[str, Any]]:
     """Clean + three attack cells for each of two models, 200 samples each: a typical small suite."""
     return [cell for seed, model in enumerate(MODELS, 1) for cell in model_cells(model, ATTACKS, seed=seed, **fields)]
+
+
+def diverging_runs(root: Path, *, regress: bool = True, drop: int = 0) -> tuple[RunDir, RunDir]:
+    """Runs A and B of clean + one attack per model: A has the second model's attack cell weakened (B improves
+    on it); B weakens the first model's attack cell when ``regress`` and lacks its first ``drop`` cells."""
+    records = [cell for seed, m in enumerate(MODELS, 1) for cell in model_cells(m, {"pgd40-average": 0.8}, seed=seed)]
+    a = [modify(r, flip_adv=0.2, seed=4) if i == 3 else r for i, r in enumerate(records)]
+    b = [modify(r, flip_adv=0.2, seed=5) if i == 1 and regress else r for i, r in enumerate(records)]
+    return make_run(root, a, suite="cmp"), make_run(root, b[drop:], suite="cmp")

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from rdibench.attacks import list_attacks, make_attack
 from rdibench.attacks.algorithms import ALGORITHMS
 from rdibench.cli.main import main
 from rdibench.core.errors import ConfigError
-from rdibench.models import create_model, list_models
+from rdibench.models import AdaptedModel, ModelCard, create_model, list_models, load_checkpoint
 from rdibench.models.registry import MODELS
 
 PLUGIN = """\
@@ -72,6 +74,7 @@ sign_noise = rdibench_fake_plugin:SignNoise
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The fake package installed on sys.path; the registries list their groups afresh and forget it after."""
+    list_models()  # the zoo registers first, as it does before any lookup, and before the plugin is installed
     site = tmp_path / "site"
     dist = site / "rdibench_fake_plugin-0.1.dist-info"
     dist.mkdir(parents=True)
@@ -79,7 +82,6 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (dist / "entry_points.txt").write_text(ENTRY_POINTS)
     (site / "rdibench_fake_plugin.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(site))
-    list_models()  # the zoo registers first, as it does before any lookup
     for registry in (MODELS, ALGORITHMS):
         monkeypatch.setattr(registry, "_plugins", None)
         monkeypatch.setattr(registry, "_items", dict(registry._items))
@@ -127,3 +129,16 @@ attacks:
     metrics = pd.read_csv(run_dir / "metrics.csv").set_index("attack")
     assert list(metrics.index) == ["clean", "noise"] and (metrics["status"] == "ok").all()
     assert metrics.loc["clean", "exit_frac_0"] + metrics.loc["clean", "exit_frac_1"] == pytest.approx(1.0)
+
+
+def test_a_checkpoint_of_a_plugin_architecture_loads_through_the_adapter(plugin: Path) -> None:
+    net = create_model("plugin_net", hidden=8).eval()
+    ckpt_dir = plugin / "ckpt"
+    ckpt_dir.mkdir()
+    save_file(net.state_dict(), str(ckpt_dir / "model.safetensors"))
+    card = ModelCard(name="p", arch="plugin_net", arch_kwargs={"hidden": 8}, dataset="mnist", num_exits=2, source="t")
+    (ckpt_dir / "card.json").write_text(card.model_dump_json())
+    ckpt = load_checkpoint(ckpt_dir)
+    assert isinstance(ckpt.model, AdaptedModel) and ckpt.model.num_exits == 2
+    x = torch.rand(3, 1, 28, 28)
+    assert all(torch.equal(a, b) for a, b in zip(ckpt.model(x), net(x), strict=True))

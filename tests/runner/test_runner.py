@@ -19,7 +19,7 @@ from rdibench.report import report_markdown
 from rdibench.results import RunDir
 from tests.runner.conftest import write_suite
 
-FILES = ["manifest.json", "cells.jsonl", "metrics.csv", "table.md", "table.tex", "leaderboard.json"]
+FILES = ["manifest.json", "cells.jsonl", "metrics.csv", "table.md", "table.tex", "leaderboard.json", "report.html"]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -62,9 +62,10 @@ def test_cyclic_schedule_rises_to_the_peak_and_falls_to_zero() -> None:
 
 
 def test_fields_added_later_keep_old_recipe_hashes(make_recipe: Callable[..., TrainRecipe]) -> None:
-    """kind, peak, watch, steps (fgsm) leave the dump at their defaults: committed models keep their hashes."""
+    """kind, peak, watch, steps (fgsm), rule leave the dump at their defaults: committed models keep their hashes."""
     dump = make_recipe().model_dump(mode="json")
     assert "kind" not in dump["schedule"] and "peak" not in dump["schedule"] and "watch" not in dump
+    assert "rule" not in dump["thresholds"]  # the exit rule, at its default entropy
     assert set(dump["defence"]["attack"]) == {"algorithm", "eps", "steps", "step_size", "random_start", "precision"}
     fgsm = make_recipe(defence={"attack": {"algorithm": "fgsm", "steps": None, "step_size": "10/255"}})
     assert "steps" not in fgsm.model_dump(mode="json")["defence"]["attack"]
@@ -114,6 +115,11 @@ def test_unknown_key_names_path_line_and_suggestion(recipe_file: Callable[..., P
         ({"defence": {"attack": {"algorithm": "pgd", "steps": None}}}, "steps"),
         ({"schedule": {"kind": "cyclic"}}, "kind 'cyclic' takes neither milestones nor warmup"),
         ({"watch": {"every": 4, "n": 65, "attack": {"eps": 0.1, "steps": 2, "step_size": 0.05}}}, "watch.n (65)"),
+        ({"data": {"dataset": "mnsit"}}, "unknown dataset 'mnsit'. Did you mean 'mnist'? Allowed: cifar10, mnist"),
+        ({"data": {"dataset": "cifar10", "source": "exact-npz"}}, "no training source 'exact-npz'"),
+        ({"data": {"source": "jpeg"}}, "dataset mnist has no training source 'jpeg' (allowed: auto, torchvision)"),
+        ({"model": {"kwargs": {"num_classes": 5}}}, "kwargs.num_classes: the heads are sized from data.dataset"),
+        ({"thresholds": {"rule": "confidence"}}, "thresholds.rule: unknown exit rule 'confidence'"),
     ],
 )
 def test_bad_values_fail_on_load(recipe_file: Callable[..., Path], changes: dict, expected: str) -> None:
@@ -142,6 +148,7 @@ def test_unknown_preset_suggests_close_names() -> None:
         ({"defence": {"kind": "rdi", "objective": "average"}}, "defence.kind"),
         ({"exit_weights": [1, 1]}, "exit_weights"),
         ({"thresholds": {"scale": [3]}}, "thresholds.scale"),
+        ({"data": {"dataset": "cifar10"}}, "data.dataset"),  # SmallCNN takes 1x28x28 images, CIFAR-10's are 3x32x32
     ],
 )
 def test_model_dependent_checks_name_the_key(make_recipe: Callable[..., TrainRecipe], changes: dict, key: str) -> None:

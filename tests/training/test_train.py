@@ -66,6 +66,18 @@ def test_same_seed_same_weights_and_a_complete_card(
     load_checkpoint(a)
 
 
+def test_a_recipe_fits_thresholds_for_its_exit_rule(
+    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path
+) -> None:
+    recipe = make_recipe(**{**RDI, "thresholds": {"rule": "max_softmax"}})
+    card = read_card(train(recipe, out_dir=tmp_path / "run", data_roots=roots, progress=False))
+    assert card.exit_rule == "max_softmax" and all(0.1 <= t <= 1 for t in card.thresholds)
+    assert card.training["val"]["exit_fractions"] == pytest.approx([1 / 3] * 3, abs=1 / 64)  # fitted and routed alike
+    assert read_card(train(make_recipe(**RDI), out_dir=tmp_path / "e", data_roots=roots, progress=False)).exit_rule == (
+        "entropy"
+    )
+
+
 def _interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int, action: Callable[[], None]) -> None:
     """Run ``action`` when the sampler draws its ``call``-th batch of this process."""
     original, calls = BatchSampler.next, [0]

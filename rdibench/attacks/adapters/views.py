@@ -4,7 +4,7 @@ A library attack maximises CE(view(x), y). Each rdibench objective maps to the v
 objective, or the closest differentiable stand-in:
 
 - ``single(k)`` -> ``exit`` k: CE at exit k, exactly the objective; gradients flow through exit k only.
-- ``routing`` -> ``routed``: the logits of the exit the entropy rule picks for each sample, exactly the
+- ``routing`` -> ``routed``: the logits of the exit the model's exit rule picks for each sample, exactly the
   ``routing`` objective. The choice itself is hard (no gradient); it is re-made at every forward, and
   gradients flow through the chosen exit's logits only.
 - ``average`` / ``random`` (bound to fixed weights) -> ``surrogate``: s = sum_i w_i log_softmax(z_i).
@@ -25,7 +25,7 @@ from torch import nn
 
 from rdibench.attacks.objectives import Average, Objective, Random, Routing, Single, Weighted
 from rdibench.core.errors import ConfigError
-from rdibench.inference import route, routed_logits
+from rdibench.inference import DEFAULT_RULE, route, routed_logits
 from rdibench.models.multiexit import MultiExitNet
 
 ViewKind = Literal["exit", "routed", "surrogate"]
@@ -33,7 +33,8 @@ ViewKind = Literal["exit", "routed", "surrogate"]
 
 @dataclass(frozen=True)
 class View:
-    """Which single-logit view to present: ``exit`` k, ``routed`` (with thresholds) or ``surrogate`` (weights).
+    """Which single-logit view to present: ``exit`` k, ``routed`` (exit rule and thresholds) or ``surrogate``
+    (weights).
 
     ``weights=None`` means uniform over the model's exits (the average objective).
     """
@@ -41,13 +42,19 @@ class View:
     kind: ViewKind
     exit: int = -1
     thresholds: tuple[float, ...] = ()
+    rule: str = DEFAULT_RULE
     weights: tuple[float, ...] | None = None
 
     def describe(self) -> dict[str, object]:
         if self.kind == "exit":
             return {"view": "exit", "exit": self.exit, "gradient": f"exit {self.exit}"}
         if self.kind == "routed":
-            return {"view": "routed", "thresholds": list(self.thresholds), "gradient": "the routed exit's logits"}
+            return {
+                "view": "routed",
+                "rule": self.rule,
+                "thresholds": list(self.thresholds),
+                "gradient": "the routed exit's logits",
+            }
         weights: object = "uniform" if self.weights is None else list(self.weights)
         return {"view": "surrogate", "weights": weights, "gradient": "every exit (sum of w_i log_softmax z_i)"}
 
@@ -57,7 +64,7 @@ def view_of(objective: Objective) -> View:
     if isinstance(objective, Single):
         return View("exit", exit=objective.k)
     if isinstance(objective, Routing):
-        return View("routed", thresholds=objective.thresholds)
+        return View("routed", thresholds=objective.thresholds, rule=objective.rule)
     if isinstance(objective, Average):
         return View("surrogate")
     if isinstance(objective, Weighted):
@@ -100,7 +107,7 @@ class ExitView(nn.Module):
         if self.view.kind == "exit":
             return logits[self.view.exit].float()
         if self.view.kind == "routed":
-            exits = route([z.detach() for z in logits], self.view.thresholds)
+            exits = route([z.detach() for z in logits], self.view.thresholds, self.view.rule)
             return routed_logits(logits, exits).float()
         log_p = torch.stack([F.log_softmax(z.float(), dim=1) for z in logits])  # [E, N, C]
         if self.view.weights is None:

@@ -56,33 +56,39 @@ def _layers(width: float) -> list[nn.Module]:
     return layers
 
 
-def _pool_fc(pool: int, channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.AvgPool2d(pool), nn.Flatten(), nn.Linear(channels, 10))
+def _pool_fc(pool: int, channels: int, num_classes: int) -> nn.Sequential:
+    return nn.Sequential(nn.AvgPool2d(pool), nn.Flatten(), nn.Linear(channels, num_classes))
 
 
-def _heads(width: float) -> list[nn.Module]:
+def _heads(width: float, k: int) -> list[nn.Module]:
+    """The six side branches for ``k`` classes."""
     c = lambda n: max(1, int(n * width))  # noqa: E731
     first = nn.Sequential(
-        Block(c(16), 32, 6, 2), nn.BatchNorm2d(32), nn.ReLU(), Block(32, 64, 6, 2), nn.BatchNorm2d(64), *_pool_fc(8, 64)
+        Block(c(16), 32, 6, 2),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        Block(32, 64, 6, 2),
+        nn.BatchNorm2d(64),
+        *_pool_fc(8, 64, k),
     )
-    second = nn.Sequential(Block(c(32), 32, 6, 2), *_pool_fc(8, 32))
-    return [first, second, _pool_fc(8, c(64)), _pool_fc(8, c(64)), _pool_fc(8, c(96)), _pool_fc(4, c(160))]
+    second = nn.Sequential(Block(c(32), 32, 6, 2), *_pool_fc(8, 32, k))
+    return [first, second, _pool_fc(8, c(64), k), _pool_fc(8, c(64), k), _pool_fc(8, c(96), k), _pool_fc(4, c(160), k)]
 
 
 @register_model
-def mobilenetv2(width: float = 1.0) -> MultiExitNet:
+def mobilenetv2(width: float = 1.0, num_classes: int = 10) -> MultiExitNet:
     """Static CIFAR MobileNetV2 (2,296,922 parameters at width 1)."""
-    return MultiExitNet(
-        [nn.Sequential(*_layers(width))], [_pool_fc(4, 1280)], arch="mobilenetv2", input_shape=(3, 32, 32)
-    )
+    head = _pool_fc(4, 1280, num_classes)
+    return MultiExitNet([nn.Sequential(*_layers(width))], [head], arch="mobilenetv2", input_shape=(3, 32, 32))
 
 
 @register_model
-def rdi_mobilenetv2(width: float = 1.0) -> MultiExitNet:
+def rdi_mobilenetv2(width: float = 1.0, num_classes: int = 10) -> MultiExitNet:
     """RDI-MobileNetV2: exits after layers 2, 5, 8, 10, 13, 16 plus the main head (2,343,798 parameters)."""
     layers = _layers(width)
     segments, start = [], 0
     for end in [*EXIT_AFTER_LAYER, len(layers)]:
         segments.append(nn.Sequential(*layers[start:end]))
         start = end
-    return MultiExitNet(segments, [*_heads(width), _pool_fc(4, 1280)], arch="rdi_mobilenetv2", input_shape=(3, 32, 32))
+    heads = [*_heads(width, num_classes), _pool_fc(4, 1280, num_classes)]
+    return MultiExitNet(segments, heads, arch="rdi_mobilenetv2", input_shape=(3, 32, 32))

@@ -35,12 +35,12 @@ class BasicBlock(nn.Module):
         return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
-def _pool_fc(pool: int, channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.AvgPool2d(pool), nn.Flatten(), nn.Linear(channels, 10))
+def _pool_fc(pool: int, channels: int, num_classes: int) -> nn.Sequential:
+    return nn.Sequential(nn.AvgPool2d(pool), nn.Flatten(), nn.Linear(channels, num_classes))
 
 
-def _conv_branch() -> nn.Sequential:
-    """Exits 1-2: MaxPool, Conv5x5 16->64, BN, ReLU, MaxPool, Conv3x3 64->32, BN, AvgPool 8, FC 32->10."""
+def _conv_branch(num_classes: int) -> nn.Sequential:
+    """Exits 1-2: MaxPool, Conv5x5 16->64, BN, ReLU, MaxPool, Conv3x3 64->32, BN, AvgPool 8, FC 32->classes."""
     return nn.Sequential(
         nn.MaxPool2d(2),
         nn.Conv2d(16, 64, 5, padding=2, bias=False),
@@ -49,13 +49,13 @@ def _conv_branch() -> nn.Sequential:
         nn.MaxPool2d(2),
         nn.Conv2d(64, 32, 3, padding=1, bias=False),
         nn.BatchNorm2d(32),
-        *_pool_fc(8, 32),
+        *_pool_fc(8, 32, num_classes),
     )
 
 
-def _block_branch() -> nn.Sequential:
-    """Exits 3-4: MaxPool, one BasicBlock 32->32, AvgPool 8, FC 32->10."""
-    return nn.Sequential(nn.MaxPool2d(2), BasicBlock(32, 32), *_pool_fc(8, 32))
+def _block_branch(num_classes: int) -> nn.Sequential:
+    """Exits 3-4: MaxPool, one BasicBlock 32->32, AvgPool 8, FC 32->classes."""
+    return nn.Sequential(nn.MaxPool2d(2), BasicBlock(32, 32), *_pool_fc(8, 32, num_classes))
 
 
 def _blocks(width: float = 1.0) -> list[nn.Module]:
@@ -84,15 +84,15 @@ def _init(model: MultiExitNet) -> MultiExitNet:
 
 
 @register_model
-def resnet38(width: float = 1.0) -> MultiExitNet:
+def resnet38(width: float = 1.0, num_classes: int = 10) -> MultiExitNet:
     """Static ResNet-38 (564,122 parameters at width 1); ``width`` narrows it (the compressed baseline)."""
     trunk = nn.Sequential(*_blocks(width))
-    head = _pool_fc(8, max(1, round(64 * width)))
+    head = _pool_fc(8, max(1, round(64 * width)), num_classes)
     return _init(MultiExitNet([trunk], [head], arch="resnet38", input_shape=(3, 32, 32)))
 
 
 @register_model
-def rdi_resnet38() -> MultiExitNet:
+def rdi_resnet38(num_classes: int = 10) -> MultiExitNet:
     """RDI-ResNet-38: 6 side exits + main (692,310 parameters, the authors' checkpoint layout)."""
     blocks = _blocks()
     cuts = [1 + s * BLOCKS_PER_STAGE + b + 1 for s in range(3) for b in EXIT_AFTER]  # end index in `blocks`
@@ -100,6 +100,7 @@ def rdi_resnet38() -> MultiExitNet:
     for end in [*cuts, len(blocks)]:
         segments.append(nn.Sequential(*blocks[start:end]))
         start = end
-    heads = [_conv_branch(), _conv_branch(), _block_branch(), _block_branch(), _pool_fc(8, 64), _pool_fc(8, 64)]
-    heads.append(_pool_fc(8, 64))
+    k = num_classes
+    heads = [_conv_branch(k), _conv_branch(k), _block_branch(k), _block_branch(k)]
+    heads += [_pool_fc(8, 64, k), _pool_fc(8, 64, k), _pool_fc(8, 64, k)]
     return _init(MultiExitNet(segments, heads, arch="rdi_resnet38", input_shape=(3, 32, 32)))

@@ -1,8 +1,9 @@
-"""Entropy-based adaptive inference (paper.md §4): routing, threshold fitting, and two executors.
+"""Adaptive inference (paper.md §4): routing by an exit rule, threshold fitting, and two executors.
 
 ``simulate`` computes every exit and routes afterwards (the paper's way; what attacks differentiate
 through). ``early_exit`` stops computing a sample once it has left (the real saving). Both route with
-the same function, so they must agree on every prediction and exit.
+the same function, so they must agree on every prediction and exit. The rule (entropy by default, as the
+paper) is named, never implied by a caller: see :mod:`rdibench.inference.rules`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,13 @@ from dataclasses import dataclass
 import torch
 
 from rdibench.core.types import ExitLogits
+from rdibench.inference.rules import DEFAULT_RULE, exit_rule
 from rdibench.models.multiexit import MultiExitNet
 
-ENTROPY_EPS = 1e-5  # as the authors: H = -sum p ln(p + 1e-5)
 
-
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax entropy per sample (natural log), [N, C] -> [N]."""
-    p = torch.softmax(logits.float(), dim=1)
-    return -(p * torch.log(p + ENTROPY_EPS)).sum(dim=1)
-
-
-def route(exit_logits: ExitLogits, thresholds: Sequence[float]) -> torch.Tensor:
-    """Exit index per sample: the first side exit whose entropy is strictly below its threshold, else the last."""
+def route(exit_logits: ExitLogits, thresholds: Sequence[float], rule: str = DEFAULT_RULE) -> torch.Tensor:
+    """Exit index per sample: the first side exit where ``rule`` finds it strictly confident enough, else the last."""
+    how = exit_rule(rule)
     n_exits = len(exit_logits)
     if len(thresholds) != n_exits - 1:
         raise ValueError(f"{n_exits} exits need {n_exits - 1} thresholds, got {len(thresholds)}")
@@ -33,7 +28,7 @@ def route(exit_logits: ExitLogits, thresholds: Sequence[float]) -> torch.Tensor:
     chosen = torch.full((n,), n_exits - 1, dtype=torch.long, device=exit_logits[0].device)
     undecided = torch.ones(n, dtype=torch.bool, device=chosen.device)
     for i, t in enumerate(thresholds):
-        leave = undecided & (entropy(exit_logits[i]) < t)
+        leave = undecided & how.leaves(exit_logits[i], t)
         chosen[leave] = i
         undecided &= ~leave
     return chosen
@@ -45,22 +40,23 @@ def routed_logits(exit_logits: ExitLogits, exits: torch.Tensor) -> torch.Tensor:
     return stacked[exits, torch.arange(exits.shape[0], device=exits.device)]
 
 
-def fit_thresholds(exit_logits: ExitLogits) -> list[float]:
+def fit_thresholds(exit_logits: ExitLogits, rule: str = DEFAULT_RULE) -> list[float]:
     """Thresholds giving each exit an equal share of these (clean) samples (MSDNet protocol, paper.md §4).
 
-    For side exit k, among the samples not yet exited, sort by entropy and take the value at position
-    floor(D/N); the floor(D/N) samples before it leave at k (the rule is strict ``<``).
+    For side exit k, among the samples not yet exited, sort from most to least confident and take the score at
+    position floor(D/N); the floor(D/N) samples before it leave at k (the rule is strict).
     """
+    how = exit_rule(rule)
     n_exits = len(exit_logits)
     d = exit_logits[0].shape[0]
     per_exit = d // n_exits
     remaining = torch.ones(d, dtype=torch.bool)
     thresholds: list[float] = []
     for k in range(n_exits - 1):
-        h = entropy(exit_logits[k]).cpu()
+        score = how.score(exit_logits[k]).cpu()
         idx = remaining.nonzero().squeeze(1)
-        order = idx[torch.argsort(h[idx], stable=True)]
-        thresholds.append(float(h[order[per_exit]]) if per_exit < len(order) else float("inf"))
+        order = idx[torch.argsort(how.uncertainty(exit_logits[k]).cpu()[idx], stable=True)]
+        thresholds.append(float(score[order[per_exit]]) if per_exit < len(order) else how.everyone_leaves())
         remaining[order[:per_exit]] = False
     return thresholds
 
@@ -83,16 +79,17 @@ class Routed:
 
 
 @torch.no_grad()
-def simulate(model: MultiExitNet, x: torch.Tensor, thresholds: Sequence[float]) -> Routed:
+def simulate(model: MultiExitNet, x: torch.Tensor, thresholds: Sequence[float], rule: str = DEFAULT_RULE) -> Routed:
     """All exits in one forward, then route (the paper's bookkeeping)."""
     logits = model(x)
-    exits = route(logits, thresholds)
+    exits = route(logits, thresholds, rule)
     return Routed(routed_logits(logits, exits).argmax(1), exits)
 
 
 @torch.no_grad()
-def early_exit(model: MultiExitNet, x: torch.Tensor, thresholds: Sequence[float]) -> Routed:
+def early_exit(model: MultiExitNet, x: torch.Tensor, thresholds: Sequence[float], rule: str = DEFAULT_RULE) -> Routed:
     """Run segment by segment and drop samples as soon as they leave: later segments see fewer images."""
+    how = exit_rule(rule)
     n = x.shape[0]
     pred = torch.empty(n, dtype=torch.long, device=x.device)
     exits = torch.empty(n, dtype=torch.long, device=x.device)
@@ -103,7 +100,9 @@ def early_exit(model: MultiExitNet, x: torch.Tensor, thresholds: Sequence[float]
         h = segment(h)
         logits = head(h)
         leave = (
-            torch.ones(len(active), dtype=torch.bool, device=x.device) if i == last else entropy(logits) < thresholds[i]
+            torch.ones(len(active), dtype=torch.bool, device=x.device)
+            if i == last
+            else how.leaves(logits, thresholds[i])
         )
         pred[active[leave]] = logits[leave].argmax(1)
         exits[active[leave]] = i
