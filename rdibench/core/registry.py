@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib.metadata
+import logging
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from rdibench.core.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Registry(Generic[T]):
@@ -62,10 +64,22 @@ class Registry(Generic[T]):
         return obj
 
     def _entry_points(self) -> dict[str, importlib.metadata.EntryPoint]:
-        """The group's entry points not shadowed by a built-in name, listed once (nothing is imported)."""
+        """The group's entry points, listed once (nothing is imported); a name already registered keeps its
+        registration and the plugin's is ignored, with a warning."""
         if self._plugins is None:
             found = importlib.metadata.entry_points(group=self.group) if self.group else ()
-            self._plugins = {ep.name: ep for ep in found if ep.name not in self._items}
+            self._plugins = {}
+            for ep in found:
+                if ep.name in self._items:
+                    log.warning(
+                        "%s %r of entry point %s = %s is ignored: the name is taken",
+                        self.kind,
+                        ep.name,
+                        self.group,
+                        ep.value,
+                    )
+                else:
+                    self._plugins[ep.name] = ep
         return self._plugins
 
     def _all_names(self) -> set[str]:

@@ -20,7 +20,7 @@ from rdibench.core.device import resolve_device
 from rdibench.core.errors import ConfigError
 from rdibench.data import resolve_roots
 from rdibench.evaluation.suite import build_suite
-from rdibench.models import Checkpoint, model_device
+from rdibench.models import AdaptedModel, Checkpoint, model_device
 from rdibench.models.catalogue import PUBLISHED
 from rdibench.models.checkpoint import read_card
 from rdibench.models.fetch import resolve_checkpoint
@@ -93,8 +93,9 @@ def evaluate(
 def _model_entry(model: Any, name: str | None, roots: Any) -> tuple[dict[str, Any], dict[str, nn.Module]]:
     """The suite's model entry for ``model``, and the module when it is given in memory."""
     if isinstance(model, Checkpoint):
-        if model.path is None or not (model.path / "card.json").is_file():
-            return _model_entry(model.model, name or model.card.name, roots)
+        if model.path is None or not (model.path / "card.json").is_file():  # a user's model: evaluated as given
+            inner = model.model.module if isinstance(model.model, AdaptedModel) else model.model
+            return _model_entry(inner, name or model.card.name, roots)
         return {"name": name or model.card.name, "checkpoint": str(model.path)}, {}
     if isinstance(model, nn.Module):
         cls = type(model)
