@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from rdibench.core.errors import CostError
+from rdibench.core.errors import CostError, ModelError
 from rdibench.flops.layers import counted_as, counting_rule, density, full_macs, multiplies, paper_macs
+from rdibench.models import exit_list
 
 MEASURE_SEEDS = (0, 1)  # two inputs: layers that differ between them reveal data-dependent control flow
 
@@ -60,15 +61,11 @@ def _tensors(value: Any) -> list[torch.Tensor]:
 
 
 def exit_outputs(model: nn.Module, out: Any) -> list[torch.Tensor]:
-    """The per-exit logits of a forward: a list or tuple of tensors, or one tensor (a one-exit model)."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)) and out and all(isinstance(z, torch.Tensor) for z in out):
-        return list(out)
-    raise CostError(
-        f"{type(model).__name__}.forward returned {type(out).__name__}; rdibench needs a list or tuple of "
-        "per-exit logits tensors (shallow to deep) or one logits tensor"
-    )
+    """The per-exit logits of a forward, as the model contract reads them (:func:`~rdibench.models.exit_list`)."""
+    try:
+        return exit_list(out)
+    except ModelError as e:
+        raise CostError(f"{type(model).__name__}: {e}") from None
 
 
 class _Recorder:

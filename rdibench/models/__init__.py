@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rdibench.models.adapter import AdaptedModel, adapt_model, model_device
+from rdibench.models.adapter import AdaptedModel, adapt_model, exit_list, model_device
 from rdibench.models.card import ModelCard
 from rdibench.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rdibench.models.multiexit import MultiExitNet
@@ -15,6 +15,7 @@ __all__ = [
     "MultiExitNet",
     "adapt_model",
     "create_model",
+    "exit_list",
     "list_models",
     "load_checkpoint",
     "model_device",

@@ -244,7 +244,7 @@ BROKEN = {
     "uncounted exit": "logits of exit 1 depend on no layer rdibench counts",
     "no_grad layer": "layer conv (Conv2d) ran without autograd history",
     "control flow": "differ between two forwards on different inputs",
-    "dict": "returned dict; rdibench needs a list or tuple",
+    "dict": "Broken: forward returned a dict; the model contract asks for a list or tuple",
 }
 
 
