@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from rdibench.models import Checkpoint
     from rdibench.runner.api import evaluate as evaluate
 
-__version__ = "0.1.0"
+from rdibench.core.version import __version__ as __version__
 
 
 def load(name_or_dir: str | Path, *, models_dir: str | None = None) -> Checkpoint:

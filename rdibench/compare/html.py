@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rdibench import __version__
 from rdibench.compare.comparison import ACCURACIES, METRICS, Comparison, Mark, MetricChange, Row
 from rdibench.compare.render import MEANINGS, counts, delta_text, value_text
+from rdibench.core.version import __version__
 from rdibench.results.page import Chart, Point, render_page, run_facts, scatter, versions
 
 TITLES = {"ta": "TA", "ata": "ATA", "mflops_paper_adv": "MFlops adv."}

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rdibench import __version__
+from rdibench.core.version import __version__
 from rdibench.report.cards import model_facts
 from rdibench.report.summary import ModelSummary, attack_names, short_label, summarize
 from rdibench.report.tables import MISSING, mflops_text, pct_text, table_notes

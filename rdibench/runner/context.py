@@ -94,7 +94,7 @@ def where() -> str:
 
 def cell_version(cell: Cell, suite: SuiteConfig) -> str:
     """What makes two cells comparable (asv's benchmark version): attack settings and threshold protocol."""
-    from rdibench import __version__
+    from rdibench.core.version import __version__
 
     return sha256_json(
         {

@@ -17,11 +17,11 @@ import torch
 import torch_pruning as tp
 import yaml
 
-import rdibench
 from rdibench.core.errors import CheckpointError, ConfigError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.core.types import ExitLogits
+from rdibench.core.version import __version__
 from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.flops import exit_costs, expected_mflops
 from rdibench.inference import adjust, fit_thresholds, route, routed_logits
@@ -255,7 +255,7 @@ def _card(
     exits = route(logits, thresholds, shift.rule)
     fractions = [float((exits == i).float().mean()) for i in range(n)]
     costs = exit_costs(model, dataset_info(recipe.data.dataset).input_shape)
-    versions = {"rdibench": rdibench.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    versions = {"rdibench": __version__, "torch": torch.__version__, "python": platform.python_version()}
     if prune_info:
         versions["torch_pruning"] = tp.__version__
     training = {
