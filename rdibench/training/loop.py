@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rdibench.core.errors import CheckpointError
 from rdibench.core.files import atomic_path
 from rdibench.core.seeding import derive_seed
+from rdibench.core.types import ExitLogits
 from rdibench.models.multiexit import MultiExitNet
 from rdibench.training.defence import Defence
 from rdibench.training.recipe import TrainRecipe
@@ -153,8 +154,7 @@ class Trainer:
         with seeded_global_rng(derive_seed(self.recipe.seed, "dropout", it), self.device):
             x_adv = self.defence.adversarial(model, x, y, it)
             model.train()
-            clean = model(x)
-            adv = model(x_adv) if x_adv is not None else None
+            clean, adv = self._forward(x, x_adv)
             loss = self.defence.loss(clean, adv, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -168,6 +168,17 @@ class Trainer:
             if adv is not None:
                 w["adv"][i] += int((adv[i].argmax(1) == y).sum())
         self.iteration += 1
+
+    def _forward(self, x: torch.Tensor, x_adv: torch.Tensor | None) -> tuple[ExitLogits, ExitLogits | None]:
+        """Exit logits of the clean and the adversarial batch. ``joint`` runs one forward on both: with two
+        forwards each batch is normalised by its own batch-norm statistics, and a model can learn robustness
+        that holds only under adversarial-batch statistics, which evaluation (running statistics) never uses."""
+        if x_adv is None:
+            return self.model(x), None
+        if self.recipe.defence.forward == "separate":
+            return self.model(x), self.model(x_adv)
+        both = self.model(torch.cat([x, x_adv]))
+        return [z[: len(x)] for z in both], [z[len(x) :] for z in both]
 
     def _point(self) -> dict[str, Any]:
         """Curve point of the window: mean loss, clean and adversarial accuracy per exit on the training batches."""

@@ -210,6 +210,12 @@ class DefenceRecipe(_Strict):
     objective: Literal["main", "average", "max_average"] | None = None
     attack: AttackRecipe | None = None
     clean_weight: float = Field(0.5, ge=0, le=1, description="weight of the clean term (the adversarial one gets 1 -)")
+    forward: Literal["separate", "joint"] = Field(
+        "separate",
+        exclude_if=lambda v: v == "separate",
+        description="separate: clean and adversarial images in two forwards, as the authors' code; joint: one "
+        "forward on both, so batch norm normalises them with the same statistics",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DefenceRecipe:

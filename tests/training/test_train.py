@@ -14,7 +14,7 @@ import torch
 from rdibench.cli.main import main
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataRoots
-from rdibench.models import load_checkpoint
+from rdibench.models import create_model, load_checkpoint
 from rdibench.models.checkpoint import read_card
 from rdibench.training import TrainRecipe, train
 from rdibench.training.loop import Trainer
@@ -146,6 +146,28 @@ def test_watch_keeps_the_best_held_out_weights(
     final = load_checkpoint(run_dir).model.state_dict()
     assert all(torch.equal(final[k], v) for k, v in seen[3].items())
     assert not all(torch.equal(final[k], v) for k, v in seen[8].items())
+
+
+def test_joint_forward_normalises_clean_and_adversarial_images_together(
+    make_recipe: Callable[..., TrainRecipe], tmp_path: Path
+) -> None:
+    """With batch norm, separate forwards normalise each batch by its own statistics; joint uses one batch."""
+    torch.manual_seed(0)
+    model = create_model("resnet38").train()
+    x, x_adv = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32) * 0.5
+    outputs = {}
+    for forward in ("separate", "joint"):
+        recipe = make_recipe(model={"arch": "resnet38"}, data={"dataset": "cifar10"}, defence={"forward": forward})
+        trainer = Trainer(model, recipe, None, None, device=torch.device("cpu"), state_path=tmp_path, recipe_hash="")  # type: ignore[arg-type]
+        with torch.no_grad():
+            outputs[forward] = trainer._forward(x, x_adv)
+    with torch.no_grad():
+        both = model(torch.cat([x, x_adv]))[-1]
+        assert torch.allclose(outputs["separate"][0][-1], model(x)[-1], atol=1e-6)
+    assert torch.allclose(outputs["joint"][0][-1], both[:4], atol=1e-6)
+    assert torch.allclose(outputs["joint"][1][-1], both[4:], atol=1e-6)
+    assert not torch.allclose(outputs["joint"][0][-1], outputs["separate"][0][-1], atol=1e-3)
+    assert "forward" not in make_recipe().model_dump(mode="json")["defence"]  # the default keeps old hashes
 
 
 def test_store_reuses_a_finished_run(
