@@ -1,6 +1,6 @@
 """Per-exit compute of a multi-exit model under the two conventions, from the layers each exit depends on.
 
-* ``paper``: the authors' ``cal_flops.py`` rule (paper.md §7): conv multiply-accumulates only (no bias, FC,
+* ``paper``: the authors' ``cal_flops.py`` rule (docs/protocol.md §7): conv multiply-accumulates only (no bias, FC,
   BN, pooling), divided by 2**20; exit i costs the layers its logits depend on (backbone to i plus exit i's own
   branch). It omits the branches a sample passed through without exiting, so it under-states a real early-exit
   pipeline.

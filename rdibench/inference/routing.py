@@ -1,4 +1,4 @@
-"""Adaptive inference (paper.md §4): routing by an exit rule, threshold fitting, and two executors.
+"""Adaptive inference (docs/protocol.md §4): routing by an exit rule, threshold fitting, and two executors.
 
 ``simulate`` computes every exit and routes afterwards (the paper's way; what attacks differentiate
 through). ``early_exit`` stops computing a sample once it has left (the real saving). Both route with
@@ -41,7 +41,7 @@ def routed_logits(exit_logits: ExitLogits, exits: torch.Tensor) -> torch.Tensor:
 
 
 def fit_thresholds(exit_logits: ExitLogits, rule: str = DEFAULT_RULE) -> list[float]:
-    """Thresholds giving each exit an equal share of these (clean) samples (MSDNet protocol, paper.md §4).
+    """Thresholds giving each exit an equal share of these (clean) samples (MSDNet protocol, docs/protocol.md §4).
 
     For side exit k, among the samples not yet exited, sort from most to least confident and take the score at
     position floor(D/N); the floor(D/N) samples before it leave at k (the rule is strict).

@@ -79,7 +79,7 @@ ExitRuleName = Annotated[str, AfterValidator(_registered)]
 
 @register_exit_rule
 class Entropy(ExitRule):
-    """Softmax entropy (the paper's rule, paper.md §4): leave when it is below the threshold."""
+    """Softmax entropy (the paper's rule, docs/protocol.md §4): leave when it is below the threshold."""
 
     name = "entropy"
     higher_is_confident = False

@@ -1,4 +1,4 @@
-"""FLOP tables: the paper's convention to two decimals (paper.md §7), the cumulative one, a cross-check, and the
+"""FLOP tables: the paper's convention to two decimals (docs/protocol.md §7), the cumulative one, a cross-check, and the
 cost of models written outside rdibench (their own naming, their own forward) against hand counts."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The authors' RDI-ResNet-38 (VITA-Group/triple-wins ``checkpoint_60000.pth.tar``) -> ``rdi_resnet38``.
 
-Their layout (paper.md §1.2; the published file of catalogue entry ``triple-wins-rdi-resnet38``):
+Their layout (docs/protocol.md §1.2; the published file of catalogue entry ``triple-wins-rdi-resnet38``):
 ``conv1``/``bn1`` stem, ``group{g}_layer{i}`` blocks, ``branch_layer{1..6}`` side exits with the same
 Sequential indices as ours, ``fc`` main exit; every key prefixed ``module.`` by DataParallel.
 """

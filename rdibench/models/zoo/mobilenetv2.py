@@ -1,4 +1,4 @@
-"""CIFAR MobileNetV2 (kuangliu layout, paper.md §1.3) and RDI-MobileNetV2 with 6 side exits.
+"""CIFAR MobileNetV2 (kuangliu layout, docs/protocol.md §1.3) and RDI-MobileNetV2 with 6 side exits.
 
 The authors' unused 320->1280 ``conv2`` is not built: it never runs, so it only inflated their counts.
 """

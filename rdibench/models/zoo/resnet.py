@@ -1,4 +1,4 @@
-"""CIFAR ResNet-38 (6n+2, n=6) and RDI-ResNet-38 with exits after blocks 2 and 5 of every stage (paper.md §1.2)."""
+"""CIFAR ResNet-38 (6n+2, n=6) and RDI-ResNet-38, exits after blocks 2 and 5 of every stage (docs/protocol.md §1.2)."""
 
 from __future__ import annotations
 

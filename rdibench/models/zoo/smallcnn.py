@@ -1,4 +1,4 @@
-"""SmallCNN for MNIST (Chen et al. 2018; TRADES) and RDI-SmallCNN with 2 side exits (paper.md §1.1)."""
+"""SmallCNN for MNIST (Chen et al. 2018; TRADES) and RDI-SmallCNN with 2 side exits (docs/protocol.md §1.1)."""
 
 from __future__ import annotations
 
