@@ -38,11 +38,11 @@ class Dataset:
         return dataset_info(self.spec.dataset).data_label(self.lossy)
 
     def provenance(self) -> dict[str, Any]:
+        """What identifies the data in manifests and cards: the checksums, not where this machine keeps it."""
         return {
             "spec": self.spec.model_dump(),
             "label": self.label,
             "source": self.source,
-            "location": self.location,
             "lossy": self.lossy,
             "n": len(self),
             "source_checksum": self.source_checksum,
