@@ -67,7 +67,8 @@ class AutoAttackAdapter(ViewAttack):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.resolved = _settings(self.autoattack(torch.nn.Identity(), torch.device("cpu"), self.params.seed))
+        with _captured(LOGGER):  # its "setting parameters" line is no news: the settings are recorded
+            self.resolved = _settings(self.autoattack(torch.nn.Identity(), torch.device("cpu"), self.params.seed))
 
     def autoattack(self, model: torch.nn.Module, device: torch.device, seed: int | None) -> AutoAttack:
         from pyautoattack import AutoAttack
@@ -77,8 +78,8 @@ class AutoAttackAdapter(ViewAttack):
         return AutoAttack(model, attacks=attacks, device=device, eps=p.eps, norm=p.norm, seed=seed, version=p.version)
 
     def run(self, view: ExitView, x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.Tensor:
-        attack = self.autoattack(view, x.device, seed if self.params.seed is None else self.params.seed)
         with _captured(LOGGER) as records:
+            attack = self.autoattack(view, x.device, seed if self.params.seed is None else self.params.seed)
             x_adv, _ = attack.run_standard_evaluation(x, y, batch_size=self.params.batch_size)
         for record in records:
             self.warn(record.funcName.removeprefix("check_"), record.getMessage())
@@ -99,7 +100,7 @@ class _Collect(logging.Handler):
 
 @contextlib.contextmanager
 def _captured(name: str) -> Iterator[list[logging.LogRecord]]:
-    """The warnings logger ``name`` emits inside the block, kept instead of printed."""
+    """Inside the block logger ``name`` prints nothing: its warnings are collected (yielded), the rest dropped."""
     logger, handler = logging.getLogger(name), _Collect()
     propagate, logger.propagate = logger.propagate, False
     logger.addHandler(handler)
