@@ -82,13 +82,13 @@ UNPROBED = frozenset({"slowdown"})
 def probed(cells: list[Cell], default: bool) -> list[Cell]:
     """One model's cells (in run order) with ``probe`` decided: an attack's own ``probe`` wins; unset, it is
     on for the first cell that is neither clean nor in :data:`UNPROBED` when ``default`` is, else off."""
-    eligible = (i for i, c in enumerate(cells) if c.attack.algorithm != CLEAN and c.attack.objective not in UNPROBED)
-    first = next(eligible, None) if default else None
-    return [
-        Cell(c.model, c.attack.model_copy(update={"probe": i == first if c.attack.probe is None else c.attack.probe}),
-             c.exit)
-        for i, c in enumerate(cells)
-    ]  # fmt: skip
+    eligible = [i for i, c in enumerate(cells) if c.attack.algorithm != CLEAN and c.attack.objective not in UNPROBED]
+    first = eligible[0] if default and eligible else None
+    out = []
+    for i, c in enumerate(cells):
+        probe = i == first if c.attack.probe is None else c.attack.probe
+        out.append(Cell(c.model, c.attack.model_copy(update={"probe": probe}), c.exit))
+    return out
 
 
 def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
