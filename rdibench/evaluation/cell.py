@@ -87,7 +87,9 @@ def evaluate_cell(
     model.eval()
     n_exits = model.num_exits
     clean = outcome(model, x, y, thresholds, batch_size)
-    norm, warnings, curve = None, {}, None
+    norm: str | None = None
+    warnings: dict[str, Any] = {}
+    curve: dict[str, Any] | None = None
     if spec.algorithm == CLEAN:
         x_adv, adv, params = x, clean, {}
     else:
