@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rdibench.attacks.adapters import ArtAttack, AutoAttackAdapter, ExitView, TorchattacksAttack, view_for
-from rdibench.attacks.algorithms import ALGORITHMS, FGSM, PGD, WRM
+from rdibench.attacks.algorithms import ALGORITHMS, APGD, FGSM, PGD, WRM
 from rdibench.attacks.base import Attack, AttackParams, attack_mode, project_linf
 from rdibench.attacks.factory import list_attacks, make_attack
 from rdibench.attacks.maxavg import max_average, select_max_average, single_candidates
@@ -16,11 +16,14 @@ from rdibench.attacks.objectives import (
     Routing,
     Single,
     Slowdown,
+    SoftRouting,
     make_objective,
+    objective_settings,
 )
 
 __all__ = [
     "ALGORITHMS",
+    "APGD",
     "FGSM",
     "OBJECTIVES",
     "PGD",
@@ -37,12 +40,14 @@ __all__ = [
     "Routing",
     "Single",
     "Slowdown",
+    "SoftRouting",
     "TorchattacksAttack",
     "attack_mode",
     "list_attacks",
     "make_attack",
     "make_objective",
     "max_average",
+    "objective_settings",
     "project_linf",
     "select_max_average",
     "single_candidates",

@@ -91,6 +91,14 @@ class Attack:
         exit_rule(rule)  # an unknown rule fails now too
         self.objective, self.exit, self.rule = objective, exit, rule
         self.thresholds = None if thresholds is None else tuple(float(t) for t in thresholds)
+        self.warnings: dict[str, list[str]] = {}
+
+    def warn(self, check: str, message: str) -> None:
+        """Record a reliability warning (AutoAttack's flags: zero gradients, Square beating the white-box
+        attacks...) under ``check``; kept across calls, so the cell that ran the attack stores every one."""
+        messages = self.warnings.setdefault(check, [])
+        if message not in messages:
+            messages.append(message)
 
     def __repr__(self) -> str:
         settings = {**self.params.model_dump(), "objective": self.objective}
@@ -140,7 +148,14 @@ class Attack:
     def loss_and_grad(
         self, model: MultiExitNet, x_adv: torch.Tensor, y: torch.Tensor, objective: Objective
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample objective and its input gradient; one forward gives every exit.
+        """Per-sample objective and its input gradient; one forward gives every exit."""
+        loss, grad, _ = self.loss_grad_fooled(model, x_adv, y, objective, track=False)
+        return loss, grad
+
+    def loss_grad_fooled(
+        self, model: MultiExitNet, x_adv: torch.Tensor, y: torch.Tensor, objective: Objective, *, track: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Per-sample objective, its input gradient and (with ``track``) ``objective.fooled`` at ``x_adv``.
 
         The exit logits are not kept past the loss, so the graph of exits the objective ignores is freed
         before the backward (measurably faster for a single-exit objective on a CPU).
@@ -149,9 +164,10 @@ class Attack:
         with self.autocast(x_adv.device):
             logits: ExitLogits = model(x_adv)
         loss = objective(logits, y)
+        fooled = objective.fooled([z.detach() for z in logits], y) if track else None
         del logits
         (grad,) = torch.autograd.grad(loss.sum(), x_adv)
-        return loss.detach(), grad
+        return loss.detach(), grad, fooled
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
         if self.params.precision == "bf16":

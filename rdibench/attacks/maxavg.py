@@ -1,4 +1,5 @@
-"""The max-average combinator (paper.md §3.1): per sample, the single-exit candidate with the largest average loss."""
+"""The max-average combinator (docs/protocol.md §3.1): per sample, the single-exit candidate with the largest
+average loss."""
 
 from __future__ import annotations
 

@@ -1,15 +1,17 @@
-"""What a multi-exit attacker maximises: per-sample losses over the list of exit logits (paper.md §3).
+"""What a multi-exit attacker maximises: per-sample losses over the list of exit logits (docs/protocol.md §3).
 
-Each objective is a small frozen dataclass; ``__call__(logits, y)`` returns a per-sample loss ``[N]``.
-Objectives with randomness are ``bind``-ed to a generator once per batch, so an attack stays a
-deterministic function of (inputs, seed).
+Each objective is a small frozen dataclass; ``__call__(logits, y)`` returns a per-sample loss ``[N]``
+built from a per-exit loss (``loss``: cross-entropy, or Croce and Hein's DLR), and ``fooled(logits, y)``
+says per sample whether the attacker has already won (what APGD's restarts and keep-the-fooling-point
+rule need). Objectives with randomness are ``bind``-ed to a generator once per batch, so an attack stays
+a deterministic function of (inputs, seed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,73 +19,136 @@ import torch.nn.functional as F
 from rdibench.core.errors import ConfigError
 from rdibench.core.registry import Registry
 from rdibench.core.types import ExitLogits
-from rdibench.inference import DEFAULT_RULE, exit_rule, route
+from rdibench.inference import DEFAULT_RULE, exit_rule, route, routed_logits
+
+ExitLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample cross-entropy, computed in float32 whatever the forward's precision."""
+    return F.cross_entropy(logits.float(), y, reduction="none")
+
+
+def dlr(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Difference of logits ratio (Croce and Hein, ICML 2020): -(z_y - max_{i != y} z_i) / (z_(1) - z_(3)).
+
+    Why: it is invariant to shifting and scaling the logits, so a model whose softmax saturates (zero
+    cross-entropy gradient) still gives the attacker a direction. Needs at least three classes.
+    """
+    z = logits.float()
+    if z.shape[1] < 3:
+        raise ConfigError(f"the DLR loss needs at least 3 classes, the model has {z.shape[1]}")
+    top = z.topk(3, dim=1).values
+    true = z.gather(1, y[:, None]).squeeze(1)
+    other = z.scatter(1, y[:, None], float("-inf")).amax(1)
+    return -(true - other) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+EXIT_LOSSES: Registry[ExitLoss] = Registry("per-exit loss")
+EXIT_LOSSES.register("ce")(cross_entropy)
+EXIT_LOSSES.register("dlr")(dlr)
+
+
+def wrong(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(1) != y
+
+
+def every_exit_wrong(logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
+    """Won whatever exit the routing picks: the criterion of the objectives that attack all exits at once."""
+    return torch.stack([wrong(z, y) for z in logits]).all(0)
+
+
+def routed_wrong(logits: ExitLogits, y: torch.Tensor, thresholds: Sequence[float], rule: str) -> torch.Tensor:
+    """The adaptive (routed) prediction is wrong: the criterion of the routing objectives."""
+    return wrong(routed_logits(logits, route(logits, thresholds, rule)), y)
 
 
 @dataclass(frozen=True)
 class Objective:
-    """Base: a differentiable per-sample loss over all exits; larger = better for the attacker."""
+    """Base: a differentiable per-sample loss over all exits; larger = better for the attacker.
+
+    ``loss`` names the per-exit loss every label objective is built from (``ce`` or ``dlr``); ``settings``
+    lists what a suite may set (``objective_params``); the other fields come from the model.
+    """
 
     name: ClassVar[str] = "objective"
     needs_labels: ClassVar[bool] = True
+    settings: ClassVar[tuple[str, ...]] = ("loss",)
+    loss: str = "ce"
+
+    def __post_init__(self) -> None:
+        EXIT_LOSSES.get(self.loss)  # an unknown name fails here, listing the allowed ones
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def exit_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return EXIT_LOSSES.get(self.loss)(logits, y)
+
+    def fooled(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor | None:
+        """Per sample, has the attacker won (bool ``[N]``)? ``None``: no such criterion, keep the largest loss."""
+        return None
 
     def bind(self, generator: torch.Generator) -> Objective:
         """A concrete objective for one batch (only ``random`` draws anything)."""
         return self
 
     def describe(self) -> dict[str, object]:
-        return {"objective": self.name}
-
-
-def _ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.float(), y, reduction="none")
+        return {"objective": self.name, **({"loss": self.loss} if self.loss != "ce" else {})}
 
 
 @dataclass(frozen=True)
 class Single(Objective):
-    """Cross-entropy at exit ``k`` (negative k counts from the end: -1 is the main branch attack)."""
+    """The per-exit loss at exit ``k`` (negative k counts from the end: -1 is the main branch attack)."""
 
     name: ClassVar[str] = "single"
     k: int = -1
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
-        return _ce(logits[self.k], y)
+        return self.exit_loss(logits[self.k], y)
+
+    def fooled(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
+        return wrong(logits[self.k], y)
 
     def describe(self) -> dict[str, object]:
-        return {"objective": self.name, "exit": self.k}
+        return {**super().describe(), "exit": self.k}
 
 
 @dataclass(frozen=True)
 class Average(Objective):
-    """Mean of the per-exit cross-entropies (the paper's average attack)."""
+    """Mean of the per-exit losses (the paper's average attack); won once every exit is wrong."""
 
     name: ClassVar[str] = "average"
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
-        return torch.stack([_ce(z, y) for z in logits]).mean(0)
+        return torch.stack([self.exit_loss(z, y) for z in logits]).mean(0)
+
+    def fooled(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
+        return every_exit_wrong(logits, y)
 
 
 @dataclass(frozen=True)
 class Weighted(Objective):
-    """Convex combination of per-exit cross-entropies with fixed ``weights``."""
+    """Convex combination of per-exit losses with fixed ``weights``."""
 
     name: ClassVar[str] = "weighted"
     weights: tuple[float, ...] = ()
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         w = torch.tensor(self.weights, device=logits[0].device)
-        return (torch.stack([_ce(z, y) for z in logits]) * w[:, None]).sum(0)
+        return (torch.stack([self.exit_loss(z, y) for z in logits]) * w[:, None]).sum(0)
+
+    def fooled(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
+        return every_exit_wrong(logits, y)
 
     def describe(self) -> dict[str, object]:
-        return {"objective": self.name, "weights": list(self.weights)}
+        return {**super().describe(), "weights": list(self.weights)}
 
 
 @dataclass(frozen=True)
 class Random(Objective):
-    """Random convex exit weights r ~ U(0,1)^E / sum, drawn per batch from the attack's generator (paper.md §3.2a)."""
+    """Random convex exit weights r ~ U(0,1)^E / sum, drawn per batch from the attack's generator
+    (docs/protocol.md §3.2a)."""
 
     name: ClassVar[str] = "random"
     num_exits: int = 0
@@ -92,7 +157,7 @@ class Random(Objective):
         if self.num_exits < 1:
             raise ConfigError("objective 'random' needs the model's number of exits")
         r = torch.rand(self.num_exits, generator=generator)
-        return Weighted(weights=tuple((r / r.sum()).tolist()))
+        return Weighted(loss=self.loss, weights=tuple((r / r.sum()).tolist()))
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         raise RuntimeError("bind() the random objective to a generator first")
@@ -100,7 +165,7 @@ class Random(Objective):
 
 @dataclass(frozen=True)
 class Routing(Objective):
-    """Cross-entropy at the exit the model's exit rule picks for each sample *now* (adaptive, beyond the paper).
+    """The per-exit loss at the exit the model's exit rule picks for each sample *now* (adaptive, beyond the paper).
 
     Hard routing has no gradient; the exit choice is re-evaluated at every step and the gradient flows
     through the chosen exit's logits only, so the attacker follows the model's own routing.
@@ -113,11 +178,61 @@ class Routing(Objective):
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             exits = route([z.detach() for z in logits], self.thresholds, self.rule)
-        per_exit = torch.stack([_ce(z, y) for z in logits])  # [E, N]
+        per_exit = torch.stack([self.exit_loss(z, y) for z in logits])  # [E, N]
         return per_exit.gather(0, exits[None]).squeeze(0)
 
+    def fooled(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
+        return routed_wrong(logits, y, self.thresholds, self.rule)
+
     def describe(self) -> dict[str, object]:
-        return {"objective": self.name, "rule": self.rule, "thresholds": list(self.thresholds)}
+        return {**super().describe(), "rule": self.rule, "thresholds": list(self.thresholds)}
+
+
+@dataclass(frozen=True)
+class SoftRouting(Objective):
+    """The expected per-exit loss under a differentiable relaxation of the exit rule (sees through the exit choice).
+
+    The hard rule leaves at the first side exit k whose score is on the confident side of t_k (entropy: H_k <
+    t_k). Here each side exit is left with probability q_k = sigmoid((t_k - H_k) / tau) (the sign turns for a
+    rule where higher is confident, e.g. max-softmax), chained: P(exit k) = q_k prod_{j<k} (1 - q_j), the last
+    exit takes the rest, and the loss is sum_k P(exit k) loss_k. Why: ``routing`` follows the current exit
+    only, so it never learns that a sample could be sent to an exit where it is wrong; here the gradient
+    also moves the entropies, i.e. the routing itself (tau -> 0 is the hard rule). Won when the hard-routed
+    prediction is wrong, as for ``routing``.
+    """
+
+    name: ClassVar[str] = "soft_routing"
+    settings: ClassVar[tuple[str, ...]] = ("loss", "tau")
+    thresholds: tuple[float, ...] = ()
+    tau: float = 0.1
+    rule: str = DEFAULT_RULE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.tau > 0:
+            raise ConfigError(f"objective soft_routing: tau={self.tau!r} is not allowed; tau must be > 0")
+
+    def exit_probabilities(self, logits: ExitLogits) -> torch.Tensor:
+        """P(exit k) per sample, ``[E, N]``; each column sums to 1."""
+        how = exit_rule(self.rule)
+        sign = 1.0 if how.higher_is_confident else -1.0
+        stay = torch.ones_like(logits[0][:, 0], dtype=torch.float32)
+        probs = []
+        for z, t in zip(logits[:-1], self.thresholds, strict=True):
+            leave = torch.sigmoid(sign * (how.score(z) - t) / self.tau)
+            probs.append(stay * leave)
+            stay = stay * (1 - leave)
+        return torch.stack([*probs, stay])
+
+    def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
+        per_exit = torch.stack([self.exit_loss(z, y) for z in logits])  # [E, N]
+        return (self.exit_probabilities(logits) * per_exit).sum(0)
+
+    def fooled(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
+        return routed_wrong(logits, y, self.thresholds, self.rule)
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "rule": self.rule, "thresholds": list(self.thresholds), "tau": self.tau}
 
 
 @dataclass(frozen=True)
@@ -130,6 +245,7 @@ class Slowdown(Objective):
 
     name: ClassVar[str] = "slowdown"
     needs_labels: ClassVar[bool] = False
+    settings: ClassVar[tuple[str, ...]] = ()
     rule: str = DEFAULT_RULE
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
@@ -143,9 +259,10 @@ class Slowdown(Objective):
 
 @dataclass(frozen=True)
 class MaxAverage(Objective):
-    """Marker for the max-average combinator (paper.md §3.1): one single-exit attack per exit, then per
-    sample keep the candidate with the largest average loss over all exits. It is not a loss; the
-    attack layer runs it with :func:`rdibench.attacks.maxavg.max_average`."""
+    """Marker for the max-average combinator (docs/protocol.md §3.1): one single-exit attack per exit, then per
+    sample keep the candidate with the largest average cross-entropy over all exits (the paper's rule,
+    whatever per-exit ``loss`` the candidates maximised). It is not a loss; the attack layer runs it with
+    :func:`rdibench.attacks.maxavg.max_average`."""
 
     name: ClassVar[str] = "max_average"
 
@@ -154,8 +271,25 @@ class MaxAverage(Objective):
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
-for _cls in (Single, Average, Random, Routing, Slowdown, MaxAverage):
+for _cls in (Single, Average, Random, Routing, SoftRouting, Slowdown, MaxAverage):
     OBJECTIVES.register(_cls.name)(_cls)
+
+ROUTED = (Routing, SoftRouting)
+"""Objectives that read the model's thresholds."""
+
+
+def objective_settings(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The suite-given settings of objective ``name`` (``objective_params``), checked: names and values."""
+    cls = OBJECTIVES.get(name)
+    unknown = sorted(set(settings) - set(cls.settings))
+    if unknown:
+        allowed = ", ".join(cls.settings) or "none"
+        raise ConfigError(f"objective {name!r}: unknown setting {', '.join(map(repr, unknown))}; allowed: {allowed}")
+    if "loss" in settings and settings["loss"] not in EXIT_LOSSES:
+        raise ConfigError(f"objective {name!r}: {EXIT_LOSSES.unknown_message(str(settings['loss']))}")
+    if "tau" in settings and not (isinstance(settings["tau"], (int, float)) and settings["tau"] > 0):
+        raise ConfigError(f"objective {name!r}: tau={settings['tau']!r} is not allowed; tau must be a number > 0")
+    return dict(settings)
 
 
 def make_objective(
@@ -165,10 +299,13 @@ def make_objective(
     exit: int | None = None,
     thresholds: Sequence[float] | None = None,
     rule: str = DEFAULT_RULE,
+    **settings: Any,
 ) -> Objective:
-    """Build objective ``name`` for a model with ``num_exits`` exits whose inputs leave by exit ``rule`` (errors
-    name what is allowed)."""
+    """Build objective ``name`` for a model with ``num_exits`` exits whose inputs leave by exit ``rule``;
+    ``settings`` are the objective's own (``loss``, ``tau``: see each class's ``settings``). Errors name what
+    is allowed."""
     cls = OBJECTIVES.get(name)
+    given = objective_settings(name, settings)
     if cls is Single:
         k = -1 if exit is None else exit
         if not -num_exits <= k < num_exits:
@@ -176,15 +313,15 @@ def make_objective(
                 f"objective single: exit {k} out of range for a {num_exits}-exit model "
                 f"(allowed 0..{num_exits - 1} or -1 for the main exit)"
             )
-        return Single(k=k % num_exits)
+        return Single(k=k % num_exits, **given)
     if exit is not None:
         raise ConfigError(f"objective {name!r} takes no exit (only 'single' does)")
     if cls is Random:
-        return Random(num_exits=num_exits)
-    if cls is Routing:
+        return Random(num_exits=num_exits, **given)
+    if cls in ROUTED:
         if thresholds is None:
-            raise ConfigError("objective 'routing' needs the model's thresholds")
-        return Routing(thresholds=tuple(thresholds), rule=rule)
+            raise ConfigError(f"objective {name!r} needs the model's thresholds")
+        return cls(thresholds=tuple(thresholds), rule=rule, **given)
     if cls is Slowdown:
-        return Slowdown(rule=rule)
-    return cls()
+        return Slowdown(rule=rule, **given)
+    return cls(**given)

@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rdibench.attacks.objectives import OBJECTIVES
+from rdibench.attacks.objectives import OBJECTIVES, objective_settings
 from rdibench.core.config import parse_fraction
+from rdibench.core.errors import ConfigError
 from rdibench.core.hashing import sha256_json
 from rdibench.data import DatasetName, DataSpec, dataset_info, list_datasets
 from rdibench.inference import ExitRuleName
@@ -19,7 +20,7 @@ CLEAN = "clean"
 
 
 class ThresholdSpec(BaseModel):
-    """Where the thresholds come from (paper.md §4 and §9.1), and for which exit rule.
+    """Where the thresholds come from (docs/protocol.md §4 and §9.1), and for which exit rule.
 
     ``rule`` (entropy, max_softmax, or a registered one) defaults to the model's own: its card's, entropy for a
     card that names none. It leaves the dump when unset, so suites written before it keep their config hash.
@@ -141,7 +142,14 @@ class AttackSpec(BaseModel):
     objective: str = Field("average", description="single, average, max_average, random, routing, slowdown")
     exit: int | Literal["all"] | None = Field(None, description="exit index for objective single; 'all' expands")
     params: dict[str, Any] = Field(default_factory=dict, description="algorithm settings (eps, steps, step_size...)")
-    probe: bool = Field(False, description="also run the sanity probes (unbounded eps, more steps, larger eps)")
+    objective_params: dict[str, Any] = Field(
+        default_factory=dict, description="the objective's own settings: loss (ce, dlr); tau (soft_routing)"
+    )
+    probe: bool | None = Field(
+        None,
+        description="run the sanity probes and the security curve on this attack (unbounded eps, twice the steps, "
+        "an eps sweep); unset: on for each model's first attack (sanity.probe_first_attack)",
+    )
     dataset: DatasetName | None = Field(
         None, description="run only on models evaluated on this dataset (suites mixing datasets)"
     )
@@ -158,17 +166,53 @@ class AttackSpec(BaseModel):
     def _fractions(cls, v: Any) -> Any:
         return {k: parse_fraction(x) for k, x in v.items()} if isinstance(v, dict) else v
 
+    @model_validator(mode="after")
+    def _objective_settings(self) -> AttackSpec:
+        try:
+            objective_settings(self.objective, self.objective_params)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return self
+
     def signature(self, exit: int | None = None) -> str:
-        """What determines the adversarial images (not the display name): reuse and seeds key on it."""
-        return sha256_json(
-            {"algorithm": self.algorithm, "params": self.params, "objective": self.objective, "exit": exit}
-        )[:16]
+        """What determines the adversarial images (not the display name): reuse and seeds key on it.
+
+        Objective settings count only when given, so an attack without them keeps the signature (and the
+        seeds and cached cells) it had before objectives took settings.
+        """
+        fields: dict[str, Any] = {
+            "algorithm": self.algorithm,
+            "params": self.params,
+            "objective": self.objective,
+            "exit": exit,
+        }
+        if self.objective_params:
+            fields["objective_params"] = self.objective_params
+        return sha256_json(fields)[:16]
 
 
 class SanitySpec(BaseModel):
-    """Settings of the sanity probes run for attacks marked ``probe: true``."""
+    """Settings of the sanity probes: run on each model's first attack unless turned off, and on attacks
+    marked ``probe: true``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    probe_first_attack: bool = Field(
+        True,
+        description="probe each model's first attack (its first cell that is neither clean nor slowdown) "
+        "unless that attack says probe: false; false turns the default off for the whole suite",
+    )
     probe_n: int = Field(200, ge=10, description="samples the probes run on (the first of the selection)")
     unbounded_max_acc: float = Field(0.05, ge=0, le=1, description="accuracy an eps=1 attack must not exceed")
+    curve: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 0.75, 1.5, 2.0],
+        description="security curve: multiples of the probed attack's eps (its step sizes scaled alike), each "
+        "attacked on the probe samples besides eps itself and 0",
+    )
+
+    @field_validator("curve")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(not m > 0 for m in v):
+            raise ValueError(f"curve multiples must be > 0, got {v}")
+        return v

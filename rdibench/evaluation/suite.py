@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from rdibench.attacks import make_objective
+from rdibench.attacks.adapters import ViewAttack, view_of
 from rdibench.core.config import Loc, load_yaml, validate
 from rdibench.core.errors import ConfigError, RdibenchError
 from rdibench.core.hashing import sha256_file, sha256_json
@@ -99,9 +102,27 @@ NEEDS_SIDE_EXITS = frozenset({"slowdown"})
 """Objectives with nothing to attack on a one-exit model: slowdown targets early exits, and a static model's
 cost cannot change, so such cells are left out of its row (shown empty), not filled with another attack."""
 
+UNPROBED = frozenset({"slowdown"})
+"""Objectives the default probes skip: an attack on compute has no accuracy for eps=1 to break."""
+
+
+def probed(cells: list[Cell], default: bool) -> list[Cell]:
+    """One model's cells (in run order) with ``probe`` decided: an attack's own ``probe`` wins; unset, it is
+    on for the first cell that is neither clean nor in :data:`UNPROBED` when ``default`` is, else off."""
+    eligible = [i for i, c in enumerate(cells) if c.attack.algorithm != CLEAN and c.attack.objective not in UNPROBED]
+    first = eligible[0] if default and eligible else None
+    out = []
+    for i, c in enumerate(cells):
+        probe = i == first if c.attack.probe is None else c.attack.probe
+        out.append(Cell(c.model, c.attack.model_copy(update={"probe": probe}), c.exit))
+    return out
+
 
 def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
-    """Cells in run order: per model, clean first and max-average last (it reuses the single attacks)."""
+    """Cells in run order: per model, clean first and max-average last (it reuses the single attacks).
+
+    Every cell's ``probe`` is decided here (:func:`probed`), so a cell records whether it ran the probes.
+    """
     cells: list[Cell] = []
     for model in suite.models:
         per_model: list[Cell] = []
@@ -123,7 +144,7 @@ def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
                 per_model.append(Cell(model, attack, None if attack.exit is None else attack.exit % n))
         order = {CLEAN: 0, "max_average": 2}
         per_model.sort(key=lambda c: 0 if c.attack.algorithm == CLEAN else order.get(c.attack.objective, 1))
-        cells += per_model
+        cells += probed(per_model, suite.sanity.probe_first_attack)
     return cells
 
 
@@ -218,15 +239,27 @@ def _check_user_models(suite: SuiteConfig, source: str, lines: dict[Loc, int], g
 
 
 def _check_attacks(suite: SuiteConfig, source: str) -> None:
-    """Resolve every attack now (names, settings), so a typo fails before the first cell runs."""
+    """Resolve every attack now (names, settings, the view a library attack needs), so a typo fails before
+    the first cell runs."""
     from rdibench.attacks.factory import make_attack
 
     for i, attack in enumerate(suite.attacks):
         if attack.algorithm == CLEAN:
             continue
         try:
-            make_attack(attack.algorithm, attack.params)
+            if isinstance(make_attack(attack.algorithm, attack.params), ViewAttack):
+                _check_view(attack)
         except ConfigError as e:
             raise ConfigError(f"{source}: attacks.{i} ({attack.name}): {e}") from None
         if attack.exit is not None and attack.objective != "single":
             raise ConfigError(f"{source}: attacks.{i} ({attack.name}): exit goes with objective single only")
+
+
+def _check_view(attack: AttackSpec) -> None:
+    """A library attack sees the model through its objective's view: that view must exist (max-average runs
+    it on each exit). Checked on a stand-in two-exit model; only the kind of view matters."""
+    name = "single" if attack.objective == "max_average" else attack.objective
+    objective = make_objective(
+        name, num_exits=2, exit=0 if name == "single" else None, thresholds=[0.0], **attack.objective_params
+    )
+    view_of(objective.bind(torch.Generator()))

@@ -151,7 +151,7 @@ def _leaderboard(
     by_key: Mapping[str, Mapping[str, Any]],
     kinds: Mapping[str, str],
 ) -> tuple[list[Column], list[Row]]:
-    auto = any(s.autoattack for s in by_model.values())
+    auto = any(s.autoattack("Linf") for s in by_model.values())
     columns = [
         Column("Data", first="ascending"),
         Column("TA", "%", tip="clean accuracy of the adaptive (entropy-routed) prediction"),
@@ -222,7 +222,7 @@ def _worst(s: ModelSummary | None, waiting: set[str]) -> Cell:
 
 
 def _autoattack(s: ModelSummary | None) -> Cell:
-    auto = s.autoattack if s else None
+    auto = s.autoattack("Linf") if s else None
     if auto is None or auto.ata is None:
         return Cell(MISSING, kind="missing")
     return Cell(pct_text(auto.ata), 100 * auto.ata, tip=auto.attack)

@@ -22,7 +22,7 @@ def leaderboard_entries(summaries: Sequence[ModelSummary], manifest: Mapping[str
 
 def _entry(s: ModelSummary, card: Mapping[str, Any], manifest: Mapping[str, Any], commit: str | None) -> dict[str, Any]:
     eps = {a.eps for a in s.attacks if a.eps is not None}
-    auto = s.autoattack
+    auto = s.autoattack("Linf")
     return {
         "name": s.model,
         "architecture": card.get("arch"),
@@ -32,8 +32,12 @@ def _entry(s: ModelSummary, card: Mapping[str, Any], manifest: Mapping[str, Any]
         "clean_acc": _pct(s.ta),
         "reported": card.get("reported") or None,
         "autoattack_acc": _pct(auto.ata) if auto else None,
+        "autoattack_attack": auto.attack if auto else None,
+        "autoattack_flags": list(auto.warnings) if auto else None,
+        "autoattack_acc_by_norm": {norm: _pct(a.ata) for norm in s.autoattack_norms if (a := s.autoattack(norm))},
         "worst_case_acc": _pct(s.worst.acc) if s.worst else None,
         "adv_acc_by_attack": {a.attack: _pct(a.ata) for a in s.attacks},
+        "warnings_by_attack": {a.attack: list(a.warnings) for a in s.attacks if a.warnings},
         "mflops_paper_clean": s.mflops_paper_clean,
         "mflops_full_clean": s.mflops_full_clean,
         "mflops_paper_adv_max": s.mflops_paper_adv_max,

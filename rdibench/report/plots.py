@@ -18,9 +18,9 @@ from rdibench.report.summary import ModelSummary, data_labels, short_label
 DPI = 150
 
 
-def plot_name(model: str) -> str:
-    """``plots/exit_fractions_<model>.png`` with any character unsafe in a file name replaced by ``_``."""
-    return f"plots/exit_fractions_{re.sub(r'[^A-Za-z0-9._-]', '_', model)}.png"
+def plot_name(model: str, kind: str = "exit_fractions") -> str:
+    """``plots/<kind>_<model>.png`` with any character unsafe in a file name replaced by ``_``."""
+    return f"plots/{kind}_{re.sub(r'[^A-Za-z0-9._-]', '_', model)}.png"
 
 
 def exit_fractions_png(summary: ModelSummary) -> bytes | None:
@@ -79,6 +79,38 @@ def tradeoff_png(summaries: Sequence[ModelSummary], attack: str | None = None) -
     ax.set_xlabel("Expected cost (MFlops per image, paper convention)")
     ax.set_ylabel("Accuracy (%)")
     ax.set_title(f"Accuracy vs. cost\n{', '.join(short_label(label) for label in data_labels(summaries))}")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def security_curve_png(summary: ModelSummary) -> bytes | None:
+    """Accuracy against eps for each probed attack of a model (a security curve), ``None`` without one.
+
+    The solid line is the routed prediction's accuracy (ATA); where the attack targets one exit, a dashed
+    line shows that exit's accuracy (what the probes check). The dotted line marks the suite's eps.
+    """
+    curves = [(a, a.curve) for a in summary.attacks if a.curve is not None]
+    if not curves:
+        return None
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (result, curve) in enumerate(curves):
+        color = f"C{i}"
+        ax.plot(curve.eps, 100 * np.asarray(curve.ata), marker="o", color=color, label=f"{result.attack}: ATA")
+        if curve.acc != curve.ata:
+            ax.plot(curve.eps, 100 * np.asarray(curve.acc), marker="s", ls="--", color=color,
+                    label=f"{result.attack}: attacked exit")  # fmt: skip
+        if result.eps is not None:
+            ax.axvline(result.eps, color=color, ls=":", lw=1)
+    norms = sorted({c.norm for _, c in curves if c.norm})
+    sizes = sorted({c.n for _, c in curves})
+    ax.set_xlabel(f"eps ({', '.join(norms) or 'norm unknown'}, [0, 1] pixel scale; dotted: the suite's eps)")
+    ax.set_ylabel("Accuracy under attack (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(
+        f"{summary.model}: security curve\n{short_label(summary.label)}, first {', '.join(map(str, sizes))} images"
+    )
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rdibench.report.html import report_html
 from rdibench.report.leaderboard import leaderboard_entries
-from rdibench.report.plots import exit_fractions_png, plot_name, tradeoff_png
+from rdibench.report.plots import exit_fractions_png, plot_name, security_curve_png, tradeoff_png
 from rdibench.report.published import beside_markdown, load_published
 from rdibench.report.summary import summarize
 from rdibench.report.tables import build_grid, to_latex, to_markdown
@@ -33,6 +33,7 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
         run.write_artifact("table.tex", to_latex(grid)),
     ]
     figures = {plot_name(s.model): exit_fractions_png(s) for s in summaries}
+    figures |= {plot_name(s.model, "security_curve"): security_curve_png(s) for s in summaries}
     figures["plots/tradeoff.png"] = tradeoff_png(summaries)
     written += [run.write_artifact(name, png) for name, png in figures.items() if png is not None]
     entries = leaderboard_entries(summaries, run.manifest)

@@ -10,6 +10,7 @@ from typing import Any
 from rdibench.results import WorstCase, is_attack, worst_case
 
 AUTOATTACK = "autoattack"
+"""The AutoAttack adapter's algorithm name (a cell's ``attack_family``)."""
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,29 @@ class AttackResult:
     family: str | None
     ok: bool
     eps: float | None
+    norm: str | None
     ata: float | None
     mflops_paper_adv: float | None
     exit_fractions_adv: tuple[float, ...] | None
+    warnings: tuple[str, ...] = ()
+    """Reliability checks the attack flagged (AutoAttack's: ``square_sr``, ``zero_gradients``...), by name."""
+    curve: SecurityCurve | None = None
+
+    @property
+    def is_autoattack(self) -> bool:
+        return AUTOATTACK in (self.attack, self.family)
+
+
+@dataclass(frozen=True)
+class SecurityCurve:
+    """Accuracy against eps from a probed cell (the first ``n`` images): on what the attack targets
+    (``acc``) and of the routed prediction (``ata``); fractions, eps ascending from 0."""
+
+    n: int
+    norm: str | None
+    eps: tuple[float, ...]
+    acc: tuple[float, ...]
+    ata: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -54,10 +75,15 @@ class ModelSummary:
     def attack(self, name: str) -> AttackResult | None:
         return next((a for a in self.attacks if a.attack == name), None)
 
+    def autoattack(self, norm: str = "Linf") -> AttackResult | None:
+        """The strongest AutoAttack cell (lowest ATA) in threat model ``norm``: RobustBench's ``autoattack_acc``."""
+        measured = [a for a in self.attacks if a.is_autoattack and a.norm == norm and a.ata is not None]
+        return min(measured, key=lambda a: a.ata or 0.0) if measured else None
+
     @property
-    def autoattack(self) -> AttackResult | None:
-        """The AutoAttack cell (by name or family), RobustBench's headline number, if the suite ran one."""
-        return next((a for a in self.attacks if AUTOATTACK in (a.attack, a.family)), None)
+    def autoattack_norms(self) -> list[str]:
+        """Threat models of the row's AutoAttack cells, L-inf first."""
+        return sorted({a.norm for a in self.attacks if a.is_autoattack and a.norm}, key=lambda n: n != "Linf")
 
     def adversarial_point(self, attack: str | None = None) -> tuple[float | None, float | None]:
         """(ATA, expected paper MFlops under attack) of ``attack``, or of the worst case with the costliest attack.
@@ -125,15 +151,28 @@ def _attack_result(record: Mapping[str, Any]) -> AttackResult:
     """A failed cell's numbers are void (e.g. a failed sanity check), so they are dropped, not reported."""
     ok = record.get("status") == "ok"
     metrics = (record.get("metrics") or {}) if ok else {}
-    eps = (record.get("attack_params") or {}).get("eps")
+    params = record.get("attack_params") or {}
+    eps = params.get("eps")
+    curve = record.get("security_curve") if ok else None
     return AttackResult(
         attack=record["attack"],
         family=record.get("attack_family"),
         ok=ok,
         eps=None if eps is None else float(eps),
+        norm=params.get("norm"),
         ata=metrics.get("ata"),
         mflops_paper_adv=metrics.get("mflops_paper_adv"),
         exit_fractions_adv=_tuple(metrics.get("exit_fractions_adv")),
+        warnings=tuple(sorted(record.get("attack_warnings") or {})),
+        curve=None
+        if not curve
+        else SecurityCurve(
+            n=int(curve["n"]),
+            norm=curve.get("norm"),
+            eps=tuple(map(float, curve["eps"])),
+            acc=tuple(map(float, curve["acc"])),
+            ata=tuple(map(float, curve["ata"])),
+        ),
     )
 
 

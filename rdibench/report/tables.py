@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rdibench.report.summary import ModelSummary, attack_names, data_labels
+from rdibench.report.summary import AttackResult, ModelSummary, attack_names, data_labels
 
 MISSING = "n/a"
 
@@ -27,21 +27,45 @@ class Grid:
     notes: list[Note]
 
 
+FLAGGED = "†"
+"""Marks a number whose attack flagged its own evaluation (AutoAttack's checks)."""
+
+
 def build_grid(summaries: Sequence[ModelSummary]) -> Grid:
-    """Headers, one row per model and footnotes; accuracies in % with 2 decimals, MFlops per image."""
+    """Headers, one row per model and footnotes; accuracies in % with 2 decimals, MFlops per image.
+
+    With AutoAttack cells in the run, one "AutoAttack" column per threat model holds each row's strongest
+    AutoAttack number (RobustBench's ``autoattack_acc``); a number its attack flagged carries :data:`FLAGGED`.
+    """
     attacks = attack_names(summaries)
-    headers = ["Model", "TA (%)", *(f"ATA (%) {a}" for a in attacks), "Worst-case ATA (%)", "MFlops", "MFlops adv."]
+    norms = sorted({n for s in summaries for n in s.autoattack_norms}, key=lambda n: n != "Linf")
+    headers = [
+        "Model",
+        "TA (%)",
+        *(f"ATA (%) {a}" for a in attacks),
+        *(f"AutoAttack{'' if n == 'Linf' else ' ' + n} (%)" for n in norms),
+        "Worst-case ATA (%)",
+        "MFlops",
+        "MFlops adv.",
+    ]
     rows = []
     for s in summaries:
         row = [s.model, pct_text(s.ta)]
-        for name in attacks:
-            result = s.attack(name)
-            row.append(MISSING if result is None else pct_text(result.ata) if result.ok else "failed")
+        row += [_ata(s.attack(name)) for name in attacks]
+        row += [_ata(s.autoattack(n)) for n in norms]
         worst = pct_text(s.worst.acc) if s.worst else MISSING
         if s.worst and s.worst.n_attacks < len(s.attacks):
             worst += f" ({s.worst.n_attacks}/{len(s.attacks)} attacks)"
         rows.append([*row, worst, mflops_text(s.mflops_paper_clean), mflops_text(s.mflops_paper_adv_max)])
     return Grid(headers, rows, table_notes(summaries))
+
+
+def _ata(result: AttackResult | None) -> str:
+    if result is None:
+        return MISSING
+    if not result.ok:
+        return "failed"
+    return pct_text(result.ata) + (f" {FLAGGED}" if result.warnings else "")
 
 
 def table_notes(summaries: Sequence[ModelSummary]) -> list[Note]:
@@ -55,6 +79,16 @@ def table_notes(summaries: Sequence[ModelSummary]) -> list[Note]:
             "MFlops adv.: the highest over the row's attacks."
         ),
     ]
+    if any(s.autoattack_norms for s in summaries):
+        notes.append(Note("AutoAttack: the row's strongest AutoAttack cell (lowest ATA) per threat model."))
+    flagged = sorted({w for s in summaries for a in s.attacks if a.ok for w in a.warnings})
+    if flagged:
+        notes.append(
+            Note(
+                f"{FLAGGED} The attack's own reliability checks flagged this number ({', '.join(flagged)}): "
+                "the evaluation may be unreliable; the messages are in the cell's attack_warnings."
+            )
+        )
     lossy = list(dict.fromkeys(s.label for s in summaries if s.lossy))
     if lossy:
         notes.append(Note(f"LOSSY DATA: {'; '.join(lossy)}. Not comparable with numbers on canonical data.", True))
@@ -97,7 +131,7 @@ def to_latex(grid: Grid) -> str:
 
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", FLAGGED: r"$^\dagger$"}  # fmt: skip
 
 
 def _esc(text: str) -> str:

@@ -210,10 +210,10 @@ def evaluate_in_worker(
         notify(("advanced", cell.key, done, total))
 
     place(ctx)
-    ctx.adv_cache.update({key: images.to(ctx.device) for key, images in (reuse or {}).items()})
+    ctx.adv_cache.update({key: adv.to(ctx.device) for key, adv in (reuse or {}).items()})
     try:
         record = evaluate_record(cell, ctx, advanced, worker=here)
-        return record, {key: images.cpu() for key, images in ctx.adv_cache.items()} if keep else {}
+        return record, {key: adv.to("cpu") for key, adv in ctx.adv_cache.items()} if keep else {}
     finally:
         ctx.adv_cache.clear()
 

@@ -131,3 +131,30 @@ def test_names_are_listed_like_builtins() -> None:
     names = list_attacks()
     assert {"pgd", "fgsm", "wrm", "autoattack", "torchattacks:PGD", "art:ProjectedGradientDescent"} <= set(names)
     assert list_attacks("torchattacks:*") == [n for n in names if n.startswith("torchattacks:")]
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "fragment"),
+    [("routing", {"loss": "dlr"}, "loss='dlr'"), ("soft_routing", {}, "no single-logit view")],
+)
+def test_library_attacks_refuse_what_their_view_cannot_show(
+    name: str, settings: dict[str, Any], fragment: str, rdi_thresholds: tuple[float, ...]
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        view_for(create_model("rdi_smallcnn"), make_objective(name, num_exits=3, thresholds=rdi_thresholds, **settings))
+
+
+def test_autoattack_checks_are_recorded_not_printed(
+    mnist_test: Dataset, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model that returns probabilities trips AutoAttack's range check: the warning lands in the attack's
+    ``warnings`` under the check's name, and nothing reaches the log or the terminal."""
+    model = create_model("smallcnn").eval()
+    model.heads[-1] = torch.nn.Sequential(model.heads[-1], torch.nn.Softmax(dim=1))
+    attack = make_attack("autoattack", LIBRARY_ATTACKS["autoattack"])
+    with caplog.at_level("DEBUG"):
+        attack(model, mnist_test.x[:8], mnist_test.y[:8], Single(), generator=make_generator(0))
+    assert list(attack.warnings) == ["range_output"]
+    assert "probability distribution" in attack.warnings["range_output"][0]
+    assert not [r for r in caplog.records if r.name == "auto-attack"] and not capsys.readouterr().err
+    assert make_attack("autoattack", {"eps": 0.3}).describe()["checks"][-1] == "square_sr"

@@ -1,4 +1,5 @@
-"""rdibench's PGD and FGSM against torchattacks' and ART's on the same 500 real MNIST test images.
+"""rdibench's PGD and FGSM against torchattacks' and ART's on the same 500 real MNIST test images, and its
+APGD against the authors' (pyautoattack).
 
 The comparisons run without a random start, so every attack is a deterministic function of the model
 and the images and any gap is an implementation difference, not random-start noise (with random starts
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from rdibench.attacks import Single, make_attack
+from rdibench.attacks import APGD, Single, attack_mode, make_attack, make_objective, view_for
 from rdibench.core.seeding import make_generator
 from rdibench.data import Dataset
 from rdibench.models import MultiExitNet
@@ -89,3 +90,37 @@ def test_accuracy_falls_with_budget(
 
 def test_unbounded_pgd_breaks_everything(smallcnn: MultiExitNet, mnist_test: Dataset, accuracy: Accuracy) -> None:
     assert _adv_accuracy("pgd", {"eps": 1.0, "steps": 10, "step_size": 0.1}, smallcnn, mnist_test, accuracy) <= 0.02
+
+
+@pytest.mark.parametrize(("norm", "eps", "loss"), [("Linf", 0.08, "ce"), ("Linf", 0.08, "dlr"), ("L2", 1.5, "ce")])
+def test_apgd_agrees_with_pyautoattack(
+    norm: str,
+    eps: float,
+    loss: str,
+    smallcnn: MultiExitNet,
+    mnist_test: Dataset,
+    accuracy: Accuracy,
+    record_property: Callable[[str, Any], None],
+) -> None:
+    """rdibench's APGD and the authors' (pyautoattack's ``APGDAttack``) on the same images and settings.
+
+    Both draw their random starts from different generators, so they agree up to start noise; 20 steps
+    instead of AutoAttack's 100 keep the test short (the step-size checkpoints scale with the steps).
+    """
+    from pyautoattack.autopgd_base import APGDAttack
+
+    n, steps = 200, 20
+    x, y = mnist_test.x[:n], mnist_test.y[:n]
+    objective = make_objective("single", num_exits=1, exit=-1, loss=loss)
+    ours = accuracy(
+        smallcnn, APGD(eps=eps, norm=norm, steps=steps)(smallcnn, x, y, objective, generator=make_generator(0)), y
+    )
+    reference = APGDAttack(
+        view_for(smallcnn, Single()), n_iter=steps, norm=norm, eps=eps, loss=loss, seed=0, device=x.device
+    )
+    with torch.random.fork_rng(), attack_mode(smallcnn):
+        theirs = accuracy(smallcnn, reference.perturb(x, y), y)
+    record_property("apgd", ours)
+    record_property("pyautoattack", theirs)
+    assert ours < accuracy(smallcnn, x, y) - 0.05  # the attack bites
+    assert abs(ours - theirs) <= 0.02

@@ -25,7 +25,7 @@ PGD_OK = {"eps": 0.3, "steps": 10, "step_size": 0.01}
         ("pgd", {**PGD_OK, "steps": 0}, ConfigError, ["steps", "greater than or equal to 1"]),
         ("torchattacks:PGD", {"steps": 0}, ConfigError, ["steps=0", "integer >= 1"]),
         ("art:ProjectedGradientDescent", {"max_iter": 0}, ConfigError, ["max_iter=0", "integer >= 1"]),
-        ("pgdd", {}, UnknownNameError, ["'pgdd'", "Did you mean 'pgd'", "Allowed: fgsm, pgd, wrm, autoattack"]),
+        ("pgdd", {}, UnknownNameError, ["'pgdd'", "Did you mean 'pgd'", "Allowed: apgd, fgsm, pgd, wrm, autoattack"]),
         ("torchattack:PGD", {}, UnknownNameError, ["Did you mean 'torchattacks:PGD'"]),
         ("torchattacks:Pgd", {}, UnknownNameError, ["'Pgd'", "'torchattacks:PGD'", "Allowed: APGD"]),
         ("art:PGD", {}, UnknownNameError, ["unknown art attack 'PGD'", "ProjectedGradientDescent"]),

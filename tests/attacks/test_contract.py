@@ -19,6 +19,7 @@ from rdibench.models import MultiExitNet
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "pgd": {"eps": 0.1, "steps": 3, "step_size": 0.04},
+    "apgd": {"eps": 0.1, "steps": 3, "restarts": 2},
     "fgsm": {"eps": 0.1, "random_start": True},
     "wrm": {"gamma": 1.0, "steps": 3},
     "torchattacks:PGD": {"eps": 0.1, "alpha": 0.04, "steps": 3},

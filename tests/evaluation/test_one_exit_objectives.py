@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rdibench.data import DataRoots, DataSpec, load
-from rdibench.evaluation.cell import ONE_EXIT_SINGLE, AdvCache, attack_images
+from rdibench.evaluation.adversarial import ONE_EXIT_SINGLE, AdvCache, attack_images
 from rdibench.evaluation.specs import AttackSpec
 from rdibench.models import create_model
 
@@ -30,7 +30,8 @@ def _images(arch: str, objective: str, batch: Batch, cache: AdvCache | None = No
     exit = 0 if objective == "single" else None
     thresholds = [0.5] * (model.num_exits - 1)
     x, y = batch
-    return attack_images(model, "m", _spec(objective, exit), exit, x, y, thresholds, seed=3, batch_size=16, cache=cache)
+    adv = attack_images(model, "m", _spec(objective, exit), exit, x, y, thresholds, seed=3, batch_size=16, cache=cache)
+    return adv.images
 
 
 @pytest.mark.parametrize("objective", sorted(ONE_EXIT_SINGLE))

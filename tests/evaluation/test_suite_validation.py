@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from rdibench.core.errors import ConfigError
-from rdibench.evaluation import expand, load_suite
+from rdibench.core.hashing import sha256_json
+from rdibench.evaluation import AttackSpec, expand, load_suite
 from rdibench.models.catalogue import PUBLISHED
 
 GOOD = """\
@@ -70,6 +71,39 @@ def test_a_published_model_is_hashed_by_its_name_and_checksum(tmp_path: Path, mo
     entry = PUBLISHED.get("trades-smallcnn-mnist")
     monkeypatch.setitem(PUBLISHED._items, entry.name, entry.model_copy(update={"sha256": "0" * 64}))
     assert suite.config_hash() != before, "another file under the same name is another suite"
+
+
+SLOW = "  - {name: slow, algorithm: pgd, objective: slowdown, params: {eps: 0.3, steps: 2, step_size: 0.1}}\n"
+PROBED = GOOD.replace("  - name: pgd\n", SLOW + "  - name: pgd\n")
+AVERAGE = "  - {name: avg, algorithm: pgd, objective: average, params: {eps: 0.3, steps: 2, step_size: 0.1}%s}\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (AVERAGE % "", ["pgd-e0"]),  # the first cell that is neither clean nor slowdown
+        (AVERAGE % ", probe: true", ["pgd-e0", "avg"]),  # an attack may ask for probes besides
+        (AVERAGE % ", probe: true" + "sanity: {probe_first_attack: false}\n", ["avg"]),  # the suite's switch
+    ],
+)
+def test_probes_run_by_default_on_each_models_first_attack(tmp_path: Path, extra: str, expected: list[str]) -> None:
+    suite, _ = load_suite(_write(tmp_path, PROBED + extra))
+    cells = expand(suite, {"m": 3})
+    assert [c.attack_name for c in cells if c.attack.probe] == expected
+    assert all(c.attack.probe is not None for c in cells)
+
+
+def test_an_attack_may_turn_the_default_probes_off(tmp_path: Path) -> None:
+    suite, _ = load_suite(_write(tmp_path, GOOD.replace("    exit: all\n", "    exit: all\n    probe: false\n")))
+    assert not any(c.attack.probe for c in expand(suite, {"m": 3}))
+
+
+def test_objective_settings_change_the_signature_only_when_given() -> None:
+    plain = AttackSpec(name="a", algorithm="pgd", objective="routing", params={"eps": 0.3})
+    fields = {"algorithm": "pgd", "params": {"eps": 0.3}, "objective": "routing", "exit": None}
+    assert plain.signature() == sha256_json(fields)[:16]  # as before objectives took settings: same seeds, cache
+    dlr = plain.model_copy(update={"objective_params": {"loss": "dlr"}})
+    assert dlr.signature() != plain.signature()
 
 
 BAD = [
@@ -153,6 +187,26 @@ BAD = [
         "bad threshold protocol",
         GOOD + "thresholds: {protocol: heldout}\n",
         r":13: thresholds.protocol: .*did you mean 'held-out'\?",
+    ),
+    (
+        "unknown objective setting",
+        GOOD.replace("    exit: all\n", "    exit: all\n    objective_params: {tau: 0.1}\n"),
+        r":8: attacks.1: Value error, objective 'single': unknown setting 'tau'; allowed: loss",
+    ),
+    (
+        "library attack with a DLR objective",
+        GOOD.replace("algorithm: pgd", "algorithm: torchattacks:PGD").replace(
+            "params: {eps: 8/255, steps: 2, step_size: 0.1}", "params: {eps: 0.1}\n    objective_params: {loss: dlr}"
+        ),
+        r"attacks.1 \(pgd\): objective setting loss='dlr': library attacks maximise their own loss",
+    ),
+    (
+        "library attack on the relaxed routing",
+        GOOD.replace("algorithm: pgd", "algorithm: autoattack")
+        .replace("objective: single", "objective: soft_routing")
+        .replace("    exit: all\n", "")
+        .replace("params: {eps: 8/255, steps: 2, step_size: 0.1}", "params: {eps: 0.1}"),
+        r"attacks.1 \(pgd\): objective 'soft_routing' has no single-logit view",
     ),
     ("not yaml", "name: [unclosed\n", r"not valid YAML"),
     ("not a mapping", "- just\n- a list\n", r"expected a mapping of keys at the top level"),

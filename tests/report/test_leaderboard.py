@@ -51,3 +51,19 @@ def test_numbers_of_a_cell_that_failed_its_sanity_checks_are_void():
     assert entry["adv_acc_by_attack"]["pgd40-exit0"] is None and entry["exit_histograms_adv"]["pgd40-exit0"] is None
     assert entry["mflops_paper_adv_max"] == records[1]["metrics"]["mflops_paper_adv"]
     assert entry["worst_case_acc"] == pytest.approx(100 * records[1]["metrics"]["ata"])
+
+
+def test_autoattack_acc_is_the_strongest_autoattack_view_of_its_threat_model():
+    """Several AutoAttack cells (one per view): the lowest L-inf one is ``autoattack_acc``; L2 stays apart; the
+    flags of that cell and every flagged attack are listed."""
+    records = model_cells("m.a", {"pgd40-average": 0.9}, seed=0)
+    records += model_cells("m.a", {"autoattack-routed": 0.6, "autoattack-e0": 0.8}, seed=1, with_clean=False)
+    records += model_cells("m.a", {"autoattack-l2": 0.3}, seed=2, with_clean=False, norm="L2", eps=2.0)
+    records[2]["attack_warnings"] = {"square_sr": ["Square Attack has decreased the robust accuracy of 0.50%."]}
+    (entry,) = leaderboard_entries(summarize(records), {})
+    linf = {r["attack"]: r["metrics"]["ata"] for r in records[2:4]}
+    strongest = min(linf, key=linf.__getitem__)
+    assert entry["autoattack_acc"] == pytest.approx(100 * linf[strongest]) and entry["autoattack_attack"] == strongest
+    assert entry["autoattack_acc_by_norm"]["L2"] == pytest.approx(100 * records[4]["metrics"]["ata"])
+    assert entry["autoattack_flags"] == (["square_sr"] if strongest == "autoattack-routed" else [])
+    assert entry["warnings_by_attack"] == {"autoattack-routed": ["square_sr"]}

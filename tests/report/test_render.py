@@ -27,6 +27,18 @@ def test_write_report_writes_all_artifacts(tmp_path):
     assert all(m in table for m in MODELS) and all(a in table for a in [*ATTACKS, "fgsm-average"])
 
 
+def test_a_probed_cell_gives_its_model_a_security_curve(tmp_path):
+    records = suite_records()
+    probed = next(r for r in records if r["attack"] != "clean")
+    probed["security_curve"] = {"n": 200, "norm": "Linf", "eps": [0.0, 0.15, 0.3], "acc": [0.9, 0.8, 0.7],
+                                "ata": [0.95, 0.85, 0.75]}  # fmt: skip
+    run = make_run(tmp_path, records)
+    names = {p.relative_to(run.path).as_posix() for p in write_report(run)}
+    curves = {n for n in names if n.startswith("plots/security_curve_")}
+    assert curves == {f"plots/security_curve_{probed['model']}.png"}
+    assert (run.path / curves.pop()).read_bytes().startswith(PNG)
+
+
 def test_partial_run_reports_what_is_finished(tmp_path):
     run = make_run(tmp_path, suite_records()[:2], finish=False)
     write_report(run)

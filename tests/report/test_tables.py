@@ -42,3 +42,24 @@ def test_lossy_data_gets_a_bold_warning_in_both_formats():
 def test_short_label_keeps_the_lossy_warning():
     assert short_label("CIFAR-10 (JPEG q75 copy, lossy: not canonical CIFAR-10)") == "CIFAR-10 (JPEG q75 copy, lossy)"
     assert short_label("MNIST") == "MNIST"
+
+
+def test_autoattack_gets_a_column_and_flagged_numbers_a_dagger():
+    records = model_cells("m.a", {"pgd40-average": 0.9, "autoattack-routed": 0.6, "autoattack-e0": 0.8}, seed=0)
+    records[2]["attack_warnings"] = {"zero_gradients": ["3 points with zero gradient"]}
+    records += model_cells("m.b", {"pgd40-average": 0.8}, seed=1)
+    grid = build_grid(summarize(records))
+    column = grid.headers.index("AutoAttack (%)")
+    assert column == grid.headers.index("Worst-case ATA (%)") - 1
+    aa = {r["attack"]: r["metrics"]["ata"] for r in records[2:4]}
+    strongest = min(aa, key=aa.__getitem__)
+    dagger = " †" if strongest == "autoattack-routed" else ""
+    assert grid.rows[0][column] == f"{100 * aa[strongest]:.2f}{dagger}"
+    assert grid.rows[0][3] == f"{100 * aa['autoattack-routed']:.2f} †" and grid.rows[1][column] == "n/a"
+    md, tex = to_markdown(grid), to_latex(grid)
+    assert "† The attack's own reliability checks flagged this number (zero_gradients)" in md
+    assert r"$^\dagger$" in tex and "†" not in tex
+
+
+def test_no_autoattack_column_without_autoattack_cells():
+    assert not any(h.startswith("AutoAttack") for h in build_grid(summarize(suite_records())).headers)

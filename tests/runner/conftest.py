@@ -16,6 +16,7 @@ name: tiny
 seed: 7
 data: {{dataset: mnist, n: {n}}}
 batch_size: 32
+sanity: {{probe_first_attack: {probes}, probe_n: 16, curve: [0.5]}}
 models:
   - {{name: rdi, checkpoint: {ckpt}}}
 attacks:
@@ -48,7 +49,8 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory, roots: DataRoots) -> Pat
     return save_checkpoint(model, card, tmp_path_factory.mktemp("tiny") / "rdi")
 
 
-def write_suite(directory: Path, ckpt: Path, *, n: int = 48, steps: int = 3) -> Path:
+def write_suite(directory: Path, ckpt: Path, *, n: int = 48, steps: int = 3, probes: bool = False) -> Path:
+    """The tiny suite; the default probes are off unless ``probes`` (they are tested on, not timed, here)."""
     path = directory / "tiny.yaml"
-    path.write_text(SUITE.format(n=n, ckpt=ckpt, steps=steps))
+    path.write_text(SUITE.format(n=n, ckpt=ckpt, steps=steps, probes=str(probes).lower()))
     return path

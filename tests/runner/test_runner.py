@@ -40,14 +40,15 @@ def _run_cli(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_run_writes_a_complete_result_directory(
     tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    suite = write_suite(tmp_path, tiny_ckpt)
+    suite = write_suite(tmp_path, tiny_ckpt, probes=True)
     code, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "results")], tmp_path, capsys)
     assert code == 0
     run_dir = Path(out.strip().splitlines()[-1])  # the run directory is the last line of output
     assert run_dir.parent == tmp_path / "results" / "tiny"
     for name in FILES:
         assert (run_dir / name).is_file(), name
-    assert sorted(p.name for p in (run_dir / "plots").glob("*.png")) == ["exit_fractions_rdi.png", "tradeoff.png"]
+    plots = sorted(p.name for p in (run_dir / "plots").glob("*.png"))
+    assert plots == ["exit_fractions_rdi.png", "security_curve_rdi.png", "tradeoff.png"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     for key in ("git", "versions", "config_hash", "data", "models", "seeds", "started_at", "finished_at"):
         assert manifest[key] is not None, key
@@ -55,6 +56,8 @@ def test_run_writes_a_complete_result_directory(
     assert len(metrics) == 1 + 3 + 4  # clean, single on 3 exits, average, max-average, routing, fgsm
     cells = RunDir.open(run_dir).cells()
     assert all(c["status"] == "ok" and c["sanity"]["in_eps_ball"] for c in cells if c["attack"] != "clean")
+    probed = [c["attack"] for c in cells if "unbounded_breaks_all" in c["sanity"]]
+    assert probed == ["pgd-single-e0"] == [c["attack"] for c in cells if "security_curve" in c]  # on by default
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny_ckpt: Path, tmp_path: Path) -> None:

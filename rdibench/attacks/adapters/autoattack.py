@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -16,6 +19,12 @@ if TYPE_CHECKING:
     from pyautoattack import AutoAttack
 
 AutoAttackName = Literal["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"]
+LOGGER = "auto-attack"
+"""pyautoattack's logger: its reliability checks (``pyautoattack.checks``) report through it."""
+CHECKS = ("randomized", "range_output", "dynamic", "n_classes", "zero_gradients", "square_sr")
+"""pyautoattack's checks, named as its ``check_*`` functions: a randomised or dynamic defence, probabilities
+instead of logits, too few classes, zero gradients under the DLR loss, Square (black-box) beating the
+white-box attacks."""
 
 
 class AutoAttackParams(AttackParams):
@@ -45,7 +54,9 @@ class AutoAttackAdapter(ViewAttack):
     attacks, seed, batch size) are settings; the per-attack settings the version implies are resolved
     at construction and recorded under ``resolved``. AutoAttack seeds torch's global RNG with its seed
     (drawn from the rdibench generator unless given) inside a fork, so the caller's state is restored.
-    No state file is written. Inputs and labels as every attack; returns adversarial images.
+    No state file is written. AutoAttack's own reliability checks (:data:`CHECKS`) do not print: each
+    warning is kept in ``warnings`` under its check's name, and the cell records them. Inputs and labels
+    as every attack; returns adversarial images.
     Example: ``AutoAttackAdapter(eps=0.3)(model, x, y, Single(), generator=g)``.
     """
 
@@ -56,7 +67,8 @@ class AutoAttackAdapter(ViewAttack):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.resolved = _settings(self.autoattack(torch.nn.Identity(), torch.device("cpu"), self.params.seed))
+        with _captured(LOGGER):  # its "setting parameters" line is no news: the settings are recorded
+            self.resolved = _settings(self.autoattack(torch.nn.Identity(), torch.device("cpu"), self.params.seed))
 
     def autoattack(self, model: torch.nn.Module, device: torch.device, seed: int | None) -> AutoAttack:
         from pyautoattack import AutoAttack
@@ -66,12 +78,37 @@ class AutoAttackAdapter(ViewAttack):
         return AutoAttack(model, attacks=attacks, device=device, eps=p.eps, norm=p.norm, seed=seed, version=p.version)
 
     def run(self, view: ExitView, x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.Tensor:
-        attack = self.autoattack(view, x.device, seed if self.params.seed is None else self.params.seed)
-        x_adv, _ = attack.run_standard_evaluation(x, y, batch_size=self.params.batch_size)
+        with _captured(LOGGER) as records:
+            attack = self.autoattack(view, x.device, seed if self.params.seed is None else self.params.seed)
+            x_adv, _ = attack.run_standard_evaluation(x, y, batch_size=self.params.batch_size)
+        for record in records:
+            self.warn(record.funcName.removeprefix("check_"), record.getMessage())
         return x_adv
 
     def describe(self, objective: Objective | None = None) -> dict[str, Any]:
-        return {**super().describe(objective), "resolved": self.resolved}
+        return {**super().describe(objective), "resolved": self.resolved, "checks": list(CHECKS)}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _captured(name: str) -> Iterator[list[logging.LogRecord]]:
+    """Inside the block logger ``name`` prints nothing: its warnings are collected (yielded), the rest dropped."""
+    logger, handler = logging.getLogger(name), _Collect()
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _settings(attack: AutoAttack) -> dict[str, Any]:

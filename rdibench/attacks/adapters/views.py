@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rdibench.attacks.objectives import Average, Objective, Random, Routing, Single, Weighted
+from rdibench.attacks.objectives import Average, Objective, Random, Routing, Single, SoftRouting, Weighted
 from rdibench.core.errors import ConfigError
 from rdibench.inference import DEFAULT_RULE, route, routed_logits
 from rdibench.models.multiexit import MultiExitNet
@@ -61,6 +61,11 @@ class View:
 
 def view_of(objective: Objective) -> View:
     """The view for ``objective`` (see the module docstring); an objective without labels has none."""
+    if objective.needs_labels and objective.loss != "ce":
+        raise ConfigError(
+            f"objective setting loss={objective.loss!r}: library attacks maximise their own loss on a view; "
+            "a per-exit loss other than ce goes with a built-in attack (pgd, apgd, fgsm, wrm)"
+        )
     if isinstance(objective, Single):
         return View("exit", exit=objective.k)
     if isinstance(objective, Routing):
@@ -71,6 +76,11 @@ def view_of(objective: Objective) -> View:
         return View("surrogate", weights=objective.weights)
     if isinstance(objective, Random):
         raise ConfigError("objective 'random' has fixed weights only once bound: call objective.bind(generator) first")
+    if isinstance(objective, SoftRouting):
+        raise ConfigError(
+            "objective 'soft_routing' has no single-logit view (its gradient runs through the exit choice); "
+            "use a built-in attack (pgd, apgd), or objective routing for the routed view"
+        )
     if not objective.needs_labels:
         raise ConfigError(
             f"objective {objective.name!r} uses no labels, but library attacks maximise a label loss "

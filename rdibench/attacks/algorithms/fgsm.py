@@ -22,7 +22,7 @@ class FGSM(Attack):
     """One signed-gradient step, then projection onto the eps-ball and the box.
 
     The authors' ``fgm_*`` variants add uniform noise and then a full eps step without projecting, so
-    their perturbation can reach 2*eps (paper.md §3.3). Here the result always lies in the eps-ball.
+    their perturbation can reach 2*eps (docs/protocol.md §3.3). Here the result always lies in the eps-ball.
     """
 
     name: ClassVar[str] = "fgsm"

@@ -23,7 +23,7 @@ class WRM(Attack):
     """Gradient ascent on ``loss_i(x') - gamma * ||x'_i - x_i||_2^2`` per sample, clipped to [0, 1].
 
     There is no eps-ball: the penalty sets the budget, and the mean L2 distance reached is reported.
-    The authors mix a batch-mean loss with a batch-sum penalty (paper.md §3.3); here both are per
+    The authors mix a batch-mean loss with a batch-sum penalty (docs/protocol.md §3.3); here both are per
     sample, so the attack on one image does not depend on the batch size.
     """
 

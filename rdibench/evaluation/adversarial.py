@@ -1,0 +1,150 @@
+"""Adversarial images for a whole selection, batched and seeded, shared between the cells that need them.
+
+Why a module of its own: the cell, the probes and the executors' image reuse all ask for the same images by
+the same key, so how images are made, seeded and cached lives in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from rdibench.attacks import OBJECTIVES, make_objective, select_max_average
+from rdibench.attacks.factory import make_attack
+from rdibench.attacks.objectives import ROUTED, Slowdown
+from rdibench.core.seeding import derive_seed, make_generator
+from rdibench.evaluation.specs import AttackSpec
+from rdibench.inference import DEFAULT_RULE
+from rdibench.models.multiexit import MultiExitNet
+
+Progress = Callable[[int, int], None]
+Warnings = Mapping[str, Sequence[str]]
+"""Reliability warnings of an attack by check name (AutoAttack's flags: zero gradients, Square beating the
+white-box attacks, a randomised defence...); empty when nothing was flagged."""
+
+
+@dataclass(frozen=True)
+class Adversarial:
+    """Adversarial images for a selection and the warnings the attack raised while making them."""
+
+    images: torch.Tensor
+    warnings: Warnings = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> Adversarial:
+        """The same images on ``device`` (workers hand them to the driver on the CPU)."""
+        return Adversarial(self.images.to(device), self.warnings)
+
+
+AdvCache = dict[tuple[str, ...], Adversarial]
+"""Adversarial images by (model sha256, attack signature[, thresholds]): max-average reuses the single-exit
+ones, and a model listed under two threshold protocols reuses every attack that does not read thresholds."""
+
+
+ONE_EXIT_SINGLE = frozenset({"average", "random", "routing", "soft_routing"})
+"""Objectives that are exactly the single-exit loss on a one-exit model (a static backbone)."""
+
+
+def retarget(spec: AttackSpec, objective: str, exit: int | None) -> AttackSpec:
+    """``spec`` aimed at ``objective`` instead, keeping the objective settings that one takes (the per-exit
+    loss carries over to max-average's single-exit candidates; a soft-routing tau means nothing there)."""
+    keep = OBJECTIVES.get(objective).settings
+    settings = {k: v for k, v in spec.objective_params.items() if k in keep}
+    return spec.model_copy(update={"objective": objective, "exit": exit, "objective_params": settings})
+
+
+def merge_warnings(*found: Warnings) -> dict[str, list[str]]:
+    """Warnings of several attacks (max-average's candidates) under one dict, each message once."""
+    out: dict[str, list[str]] = {}
+    for warnings in found:
+        for check, messages in warnings.items():
+            kept = out.setdefault(check, [])
+            kept += [m for m in messages if m not in kept]
+    return out
+
+
+def _adv_key(
+    model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float], rule: str
+) -> tuple[str, ...]:
+    key = (model_id, spec.signature(exit))
+    reads_routing = OBJECTIVES.get(spec.objective) in (*ROUTED, Slowdown)
+    return (*key, rule, repr(list(thresholds))) if reads_routing else key
+
+
+def attack_images(
+    model: MultiExitNet,
+    model_id: str,
+    spec: AttackSpec,
+    exit: int | None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    thresholds: Sequence[float],
+    *,
+    seed: int,
+    batch_size: int,
+    rule: str = DEFAULT_RULE,
+    cache: AdvCache | None = None,
+    progress: Progress | None = None,
+) -> Adversarial:
+    """Adversarial images for the whole selection; per-batch seeds come from (seed, attack signature, batch).
+
+    ``max_average`` builds its candidates from the single-exit attacks with the same settings, taking
+    them from ``cache`` when a single-exit cell already computed them (identical seeds give identical
+    candidates either way). On a one-exit model the objectives in :data:`ONE_EXIT_SINGLE` are that exit's
+    loss, so they run (and are seeded) as the single attack: a static baseline's table row is one attack,
+    computed once per process, not four differently seeded copies of it.
+    """
+    if model.num_exits == 1 and spec.objective in ONE_EXIT_SINGLE:
+        spec, exit = retarget(spec, "single", 0), 0
+    if spec.objective == "max_average":
+        candidates = []
+        for k in range(model.num_exits):
+            candidates.append(
+                attack_images(
+                    model,
+                    model_id,
+                    retarget(spec, "single", k),
+                    k,
+                    x,
+                    y,
+                    thresholds,
+                    seed=seed,
+                    batch_size=batch_size,
+                    rule=rule,
+                    cache=cache,
+                )
+            )
+            if progress:
+                progress(k + 1, model.num_exits)
+        images = torch.cat(
+            [
+                select_max_average(model, [c.images[i : i + batch_size] for c in candidates], y[i : i + batch_size])
+                for i in range(0, len(x), batch_size)
+            ]
+        )
+        return Adversarial(images, merge_warnings(*(c.warnings for c in candidates)))
+    key = _adv_key(model_id, spec, exit, thresholds, rule)
+    if cache is not None and key in cache:
+        return cache[key]
+    attack = make_attack(spec.algorithm, spec.params)
+    objective = make_objective(
+        spec.objective,
+        num_exits=model.num_exits,
+        exit=exit,
+        thresholds=thresholds,
+        rule=rule,
+        **spec.objective_params,
+    )
+    signature, n_batches = spec.signature(exit), math.ceil(len(x) / batch_size)
+    out = []
+    for b, i in enumerate(range(0, len(x), batch_size)):
+        g = make_generator(derive_seed(seed, signature, b))
+        out.append(attack(model, x[i : i + batch_size], y[i : i + batch_size], objective, generator=g))
+        if progress:
+            progress(b + 1, n_batches)
+    adv = Adversarial(torch.cat(out), merge_warnings(attack.warnings))
+    if cache is not None:
+        cache[key] = adv
+    return adv
