@@ -96,7 +96,6 @@ class Trainer:
         )
         self.iteration = 0
         self.curves: list[dict[str, Any]] = []
-        self.watch_curve: list[dict[str, Any]] = []
         self.selected_iteration: int | None = None
         self.window = self._empty_window()
         self.wall_time_s = 0.0
@@ -115,8 +114,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "sampler": self.sampler.state(),
             "curves": self.curves,
-            "watch_curve": self.watch_curve,
-            "watch_best": self.watch.state() if self.watch else None,
+            "watch": self.watch.state() if self.watch else None,
             "window": self.window,
             "wall_time_s": self.wall_time_s,
             "resumes": self.resumes,
@@ -136,9 +134,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state(state["sampler"].cpu())
         self.iteration, self.curves, self.window = state["iteration"], state["curves"], state["window"]
-        self.watch_curve = state.get("watch_curve", [])
         if self.watch:
-            self.watch.load_state(state.get("watch_best"))
+            self.watch.load_state(state["watch"])
         self.wall_time_s, self.resumes = state["wall_time_s"], state["resumes"] + 1
         logger.info("resuming %s at iteration %d", self.recipe.name, self.iteration)
 
@@ -210,7 +207,6 @@ class Trainer:
                     logger.info("%s iteration %d/%d: %s", r.name, self.iteration, total, _stats(point))
                 if self.watch and self.watch.due(self.iteration, total):
                     point = self.watch.measure(self.model, self.iteration, self.device)
-                    self.watch_curve.append(point)
                     logger.info("%s iteration %d: held-out PGD %.2f%%", r.name, self.iteration, 100 * point["score"])
                 stop = flag["signal"] is not None
                 if self.iteration % r.checkpoint_every == 0 or stop:

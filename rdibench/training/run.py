@@ -276,7 +276,7 @@ def _card(
         "watch": {
             "attack": recipe.watch.attack.label(),
             "objective": "average",
-            "curve": trainer.watch_curve,
+            "curve": trainer.watch.curve if trainer.watch else [],
             "selected_iteration": trainer.selected_iteration,
         }
         if recipe.watch

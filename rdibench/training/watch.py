@@ -8,7 +8,6 @@ Rice, Wong and Kolter, ICML 2020).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -30,14 +29,16 @@ class HeldOutWatch:
         self.x, self.y = x[: recipe.n], y[: recipe.n]
         self.seed = seed
         self.attack: Attack = ALGORITHMS.get(recipe.attack.algorithm)(**recipe.attack.params())
+        self.curve: list[dict[str, Any]] = []  # every point, in the card's training curves
         self.best: dict[str, Any] | None = None  # {"iteration", "score", "model": state dict}
 
     def due(self, iteration: int, total: int) -> bool:
         return iteration % self.recipe.every == 0 or iteration == total
 
     def measure(self, model: MultiExitNet, iteration: int, device: torch.device) -> dict[str, Any]:
-        """One curve point; remembers the weights if they beat every earlier point."""
+        """One curve point (kept in ``curve``); remembers the weights if they beat every earlier point."""
         point = self._point(model, iteration, device)
+        self.curve.append(point)
         if self.best is None or point["score"] > self.best["score"]:
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             self.best = {"iteration": iteration, "score": point["score"], "model": state}
@@ -66,8 +67,8 @@ class HeldOutWatch:
             "score": sum(adv) / (n * model.num_exits),
         }
 
-    def state(self) -> dict[str, Any] | None:
-        return copy.copy(self.best)
+    def state(self) -> dict[str, Any]:
+        return {"curve": self.curve, "best": self.best}
 
-    def load_state(self, best: dict[str, Any] | None) -> None:
-        self.best = best
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.curve, self.best = state["curve"], state["best"]
