@@ -10,7 +10,7 @@ a deterministic function of (inputs, seed).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import torch
@@ -68,12 +68,29 @@ class Objective:
     """Base: a differentiable per-sample loss over all exits; larger = better for the attacker.
 
     ``loss`` names the per-exit loss every label objective is built from (``ce`` or ``dlr``); ``settings``
-    lists what a suite may set (``objective_params``); the other fields come from the model.
+    lists what a suite may set (``objective_params``); the other fields come from the model
+    (:func:`make_objective` fills ``k``, ``num_exits``, ``thresholds`` and ``rule`` where a class has them).
+
+    The class variables below declare how an objective expands into cells, reuses images and is viewed, so
+    the suite expansion, the cell, the executors and the library adapters read them instead of its name.
     """
 
     name: ClassVar[str] = "objective"
     needs_labels: ClassVar[bool] = True
+    """False for an attack on compute: it has no accuracy to lower (no ATA check, no probes)."""
     settings: ClassVar[tuple[str, ...]] = ("loss",)
+    needs_side_exits: ClassVar[bool] = False
+    """Nothing to attack on a one-exit model, whose cost cannot change: such cells are left out of its row."""
+    one_exit_single: ClassVar[bool] = False
+    """On a one-exit model it is exactly the single-exit loss, so it runs (and is seeded) as that attack."""
+    from_single_attacks: ClassVar[bool] = False
+    """Built from one single-exit attack per exit, so it reuses those attacks' images (max-average)."""
+    view: ClassVar[str | None] = None
+    """The single-logit view library attacks see it through (``exit``, ``routed``, ``surrogate``); None: none."""
+    no_view: ClassVar[str] = (
+        "library attacks take single, average, random or routing "
+        "(run max_average through rdibench.attacks.maxavg with the library attack)"
+    )
     loss: str = "ce"
 
     def __post_init__(self) -> None:
@@ -96,12 +113,27 @@ class Objective:
     def describe(self) -> dict[str, object]:
         return {"objective": self.name, **({"loss": self.loss} if self.loss != "ce" else {})}
 
+    @classmethod
+    def takes_exit(cls) -> bool:
+        """A suite's ``exit`` key aims it at one exit (single)."""
+        return "k" in {f.name for f in fields(cls)}
+
+    @classmethod
+    def reads_routing(cls) -> bool:
+        """Its images depend on the model's exit rule (and thresholds): caches and reuse key on them."""
+        return "rule" in {f.name for f in fields(cls)}
+
+    def view_settings(self) -> dict[str, object]:
+        """The fields of its :attr:`view` (an exit, thresholds and rule, or weights)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class Single(Objective):
     """The per-exit loss at exit ``k`` (negative k counts from the end: -1 is the main branch attack)."""
 
     name: ClassVar[str] = "single"
+    view: ClassVar[str | None] = "exit"
     k: int = -1
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
@@ -113,12 +145,17 @@ class Single(Objective):
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "exit": self.k}
 
+    def view_settings(self) -> dict[str, object]:
+        return {"exit": self.k}
+
 
 @dataclass(frozen=True)
 class Average(Objective):
     """Mean of the per-exit losses (the paper's average attack); won once every exit is wrong."""
 
     name: ClassVar[str] = "average"
+    one_exit_single: ClassVar[bool] = True
+    view: ClassVar[str | None] = "surrogate"
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         return torch.stack([self.exit_loss(z, y) for z in logits]).mean(0)
@@ -132,6 +169,8 @@ class Weighted(Objective):
     """Convex combination of per-exit losses with fixed ``weights``."""
 
     name: ClassVar[str] = "weighted"
+    one_exit_single: ClassVar[bool] = True
+    view: ClassVar[str | None] = "surrogate"
     weights: tuple[float, ...] = ()
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
@@ -144,6 +183,9 @@ class Weighted(Objective):
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "weights": list(self.weights)}
 
+    def view_settings(self) -> dict[str, object]:
+        return {"weights": self.weights}
+
 
 @dataclass(frozen=True)
 class Random(Objective):
@@ -151,6 +193,8 @@ class Random(Objective):
     (docs/protocol.md §3.2a)."""
 
     name: ClassVar[str] = "random"
+    one_exit_single: ClassVar[bool] = True
+    no_view: ClassVar[str] = "its weights are fixed only once bound: call objective.bind(generator) first"
     num_exits: int = 0
 
     def bind(self, generator: torch.Generator) -> Objective:
@@ -172,6 +216,8 @@ class Routing(Objective):
     """
 
     name: ClassVar[str] = "routing"
+    one_exit_single: ClassVar[bool] = True
+    view: ClassVar[str | None] = "routed"
     thresholds: tuple[float, ...] = ()
     rule: str = DEFAULT_RULE
 
@@ -186,6 +232,9 @@ class Routing(Objective):
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "rule": self.rule, "thresholds": list(self.thresholds)}
+
+    def view_settings(self) -> dict[str, object]:
+        return {"thresholds": self.thresholds, "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -203,6 +252,11 @@ class SoftRouting(Objective):
 
     name: ClassVar[str] = "soft_routing"
     settings: ClassVar[tuple[str, ...]] = ("loss", "tau")
+    one_exit_single: ClassVar[bool] = True
+    no_view: ClassVar[str] = (
+        "its gradient runs through the exit choice; use a built-in attack (pgd, apgd), or objective routing "
+        "for the routed view"
+    )
     thresholds: tuple[float, ...] = ()
     tau: float = 0.1
     rule: str = DEFAULT_RULE
@@ -246,6 +300,11 @@ class Slowdown(Objective):
     name: ClassVar[str] = "slowdown"
     needs_labels: ClassVar[bool] = False
     settings: ClassVar[tuple[str, ...]] = ()
+    needs_side_exits: ClassVar[bool] = True
+    no_view: ClassVar[str] = (
+        "it uses no labels, but library attacks maximise a label loss (cross-entropy); use a label objective "
+        "(single, average, random, routing) or a built-in attack"
+    )
     rule: str = DEFAULT_RULE
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
@@ -265,6 +324,8 @@ class MaxAverage(Objective):
     :func:`rdibench.attacks.maxavg.max_average`."""
 
     name: ClassVar[str] = "max_average"
+    one_exit_single: ClassVar[bool] = True
+    from_single_attacks: ClassVar[bool] = True
 
     def __call__(self, logits: ExitLogits, y: torch.Tensor) -> torch.Tensor:
         return Average()(logits, y)  # the selection criterion
@@ -274,8 +335,9 @@ OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 for _cls in (Single, Average, Random, Routing, SoftRouting, Slowdown, MaxAverage):
     OBJECTIVES.register(_cls.name)(_cls)
 
-ROUTED = (Routing, SoftRouting)
-"""Objectives that read the model's thresholds."""
+
+def _aimed() -> list[str]:
+    return [name for name in OBJECTIVES if OBJECTIVES.get(name).takes_exit()]
 
 
 def objective_settings(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,22 +368,23 @@ def make_objective(
     is allowed."""
     cls = OBJECTIVES.get(name)
     given = objective_settings(name, settings)
-    if cls is Single:
+    own = {f.name for f in fields(cls)}
+    if cls.takes_exit():
         k = -1 if exit is None else exit
         if not -num_exits <= k < num_exits:
             raise ConfigError(
-                f"objective single: exit {k} out of range for a {num_exits}-exit model "
+                f"objective {name}: exit {k} out of range for a {num_exits}-exit model "
                 f"(allowed 0..{num_exits - 1} or -1 for the main exit)"
             )
-        return Single(k=k % num_exits, **given)
-    if exit is not None:
-        raise ConfigError(f"objective {name!r} takes no exit (only 'single' does)")
-    if cls is Random:
-        return Random(num_exits=num_exits, **given)
-    if cls in ROUTED:
+        given["k"] = k % num_exits
+    elif exit is not None:
+        raise ConfigError(f"objective {name!r} takes no exit (only {', '.join(_aimed())} do)")
+    if "thresholds" in own:
         if thresholds is None:
             raise ConfigError(f"objective {name!r} needs the model's thresholds")
-        return cls(thresholds=tuple(thresholds), rule=rule, **given)
-    if cls is Slowdown:
-        return Slowdown(rule=rule, **given)
+        given["thresholds"] = tuple(thresholds)
+    if "rule" in own:
+        given["rule"] = rule
+    if "num_exits" in own:
+        given["num_exits"] = num_exits
     return cls(**given)

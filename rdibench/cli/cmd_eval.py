@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from rdibench.attacks import OBJECTIVES
 from rdibench.cli.common import add_data_args, add_device_arg, add_models_args, data_roots
 from rdibench.core.config import parse_fraction
 from rdibench.core.device import resolve_device
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--attack", default="pgd", help="pgd, fgsm, wrm, torchattacks:<Class>, art:<Class>, autoattack, clean"
     )
-    p.add_argument("--objective", default="average", help="single, average, max_average, random, routing, slowdown")
+    p.add_argument("--objective", default="average", help=", ".join(OBJECTIVES.names()))
     p.add_argument("--exit", type=int, help="exit for objective single (-1 = main)")
     p.add_argument("--eps", help="radius on the [0,1] scale, e.g. 0.3 or 8/255 (default: the paper's for the dataset)")
     p.add_argument("--steps", type=int)

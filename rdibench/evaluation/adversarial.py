@@ -14,7 +14,6 @@ import torch
 
 from rdibench.attacks import OBJECTIVES, make_objective, select_max_average
 from rdibench.attacks.factory import make_attack
-from rdibench.attacks.objectives import ROUTED, Slowdown
 from rdibench.core.seeding import derive_seed, make_generator
 from rdibench.evaluation.specs import AttackSpec
 from rdibench.inference import DEFAULT_RULE
@@ -40,11 +39,8 @@ class Adversarial:
 
 AdvCache = dict[tuple[str, ...], Adversarial]
 """Adversarial images by (model sha256, attack signature[, thresholds]): max-average reuses the single-exit
-ones, and a model listed under two threshold protocols reuses every attack that does not read thresholds."""
-
-
-ONE_EXIT_SINGLE = frozenset({"average", "random", "routing", "soft_routing"})
-"""Objectives that are exactly the single-exit loss on a one-exit model (a static backbone)."""
+ones, and a one-exit model's average, random, routing and max-average attacks are its single one. The model id
+names the weights, the seed and the images, so a cell's images never depend on which other cells ran."""
 
 
 def retarget(spec: AttackSpec, objective: str, exit: int | None) -> AttackSpec:
@@ -65,12 +61,34 @@ def merge_warnings(*found: Warnings) -> dict[str, list[str]]:
     return out
 
 
-def _adv_key(
-    model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float], rule: str
-) -> tuple[str, ...]:
+ImageKey = tuple[str, ...]
+
+
+def _adv_key(model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float], rule: str) -> ImageKey:
     key = (model_id, spec.signature(exit))
-    reads_routing = OBJECTIVES.get(spec.objective) in (*ROUTED, Slowdown)
+    reads_routing = OBJECTIVES.get(spec.objective).reads_routing()
     return (*key, rule, repr(list(thresholds))) if reads_routing else key
+
+
+def as_run(spec: AttackSpec, exit: int | None, num_exits: int) -> tuple[AttackSpec, int | None]:
+    """The attack that actually runs: on a one-exit model an objective that declares ``one_exit_single`` is that
+    exit's single attack, so a static baseline's row is one attack computed (and seeded) once, not four
+    differently seeded copies of it."""
+    if num_exits == 1 and OBJECTIVES.get(spec.objective).one_exit_single:
+        return retarget(spec, "single", 0), 0
+    return spec, exit
+
+
+def image_keys(
+    model_id: str, spec: AttackSpec, exit: int | None, num_exits: int, thresholds: Sequence[float], rule: str
+) -> list[ImageKey]:
+    """The cache keys of the images an attack is made of: its own, or one single-exit attack's per exit for an
+    objective built from them (max-average). Cells with a key in common share those images, in one process
+    through the cache and across workers through the executors' reuse plan."""
+    spec, exit = as_run(spec, exit, num_exits)
+    if OBJECTIVES.get(spec.objective).from_single_attacks:
+        return [_adv_key(model_id, retarget(spec, "single", k), k, thresholds, rule) for k in range(num_exits)]
+    return [_adv_key(model_id, spec, exit, thresholds, rule)]
 
 
 def attack_images(
@@ -90,15 +108,12 @@ def attack_images(
 ) -> Adversarial:
     """Adversarial images for the whole selection; per-batch seeds come from (seed, attack signature, batch).
 
-    ``max_average`` builds its candidates from the single-exit attacks with the same settings, taking
-    them from ``cache`` when a single-exit cell already computed them (identical seeds give identical
-    candidates either way). On a one-exit model the objectives in :data:`ONE_EXIT_SINGLE` are that exit's
-    loss, so they run (and are seeded) as the single attack: a static baseline's table row is one attack,
-    computed once per process, not four differently seeded copies of it.
+    An objective built from single-exit attacks (max-average) takes its candidates from ``cache`` when a
+    single-exit cell already computed them (identical seeds give identical candidates either way). What runs
+    on a one-exit model is :func:`as_run`'s. ``model_id`` names the weights, seed and images together.
     """
-    if model.num_exits == 1 and spec.objective in ONE_EXIT_SINGLE:
-        spec, exit = retarget(spec, "single", 0), 0
-    if spec.objective == "max_average":
+    spec, exit = as_run(spec, exit, model.num_exits)
+    if OBJECTIVES.get(spec.objective).from_single_attacks:
         candidates = []
         for k in range(model.num_exits):
             candidates.append(

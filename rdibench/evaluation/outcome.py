@@ -17,9 +17,10 @@ class Outcome:
     exits: torch.Tensor  # [N] long
     correct_per_exit: torch.Tensor  # [E, N] bool
 
-    def attacked_accuracy(self, objective: str | None, exit: int | None) -> float:
-        """Accuracy on what the attack targeted: exit ``exit``'s own for ``single``, the routed one otherwise."""
-        if objective == "single" and exit is not None:
+    def attacked_accuracy(self, exit: int | None) -> float:
+        """Accuracy on what the attack targeted: exit ``exit``'s own for an attack aimed at one exit (single),
+        the routed one otherwise (``exit`` None)."""
+        if exit is not None:
             return mean(self.correct_per_exit[exit])
         return mean(self.correct)
 

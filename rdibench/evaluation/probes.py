@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from rdibench.attacks import OBJECTIVES
 from rdibench.evaluation.adversarial import attack_images, retarget
 from rdibench.evaluation.outcome import outcome
 from rdibench.evaluation.specs import AttackSpec, SanitySpec
@@ -70,7 +71,7 @@ def probes(
     """
     n = min(sanity.probe_n, len(x))
     xs, ys = x[:n], y[:n]
-    base = retarget(spec, "average", None) if spec.objective == "max_average" else spec
+    base = retarget(spec, "average", None) if OBJECTIVES.get(spec.objective).from_single_attacks else spec
     base = base.model_copy(update={"probe": False})
     params = dict(spec.params)
     tol = tolerance(n)
@@ -82,7 +83,7 @@ def probes(
             model, model_id, attack, exit, xs, ys, thresholds, seed=seed, batch_size=batch_size, rule=rule
         )
         result = outcome(model, adv.images, ys, thresholds, rule, batch_size)
-        return result.attacked_accuracy(base.objective, exit), result.attacked_accuracy(None, None)
+        return result.attacked_accuracy(exit), result.attacked_accuracy(None)
 
     base_acc, base_ata = accuracies(params)
     checks: dict[str, Any] = {"probe_n": n, "probe_base_acc": base_acc}
@@ -97,7 +98,7 @@ def probes(
     if far is None:
         return checks, None
     clean = outcome(model, xs, ys, thresholds, rule, batch_size)
-    points = {0.0: (clean.attacked_accuracy(base.objective, exit), clean.attacked_accuracy(None, None))}
+    points = {0.0: (clean.attacked_accuracy(exit), clean.attacked_accuracy(None))}
     points[float(params["eps"])] = (base_acc, base_ata)
     for multiple in sanity.curve:
         eps = min(float(params["eps"]) * multiple, far)

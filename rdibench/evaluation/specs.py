@@ -139,7 +139,7 @@ class AttackSpec(BaseModel):
 
     name: str = Field(description="display name, unique in the suite (exit suffixes are added for exit: all)")
     algorithm: str = Field(CLEAN, description="pgd, fgsm, wrm, torchattacks:<Class>, art:<Class>, autoattack, clean")
-    objective: str = Field("average", description="single, average, max_average, random, routing, slowdown")
+    objective: str = Field("average", description=f"what the attacker maximises: {', '.join(OBJECTIVES.names())}")
     exit: int | Literal["all"] | None = Field(None, description="exit index for objective single; 'all' expands")
     params: dict[str, Any] = Field(default_factory=dict, description="algorithm settings (eps, steps, step_size...)")
     objective_params: dict[str, Any] = Field(

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from rdibench.attacks import make_objective
+from rdibench.attacks import OBJECTIVES, Objective, make_objective
 from rdibench.attacks.adapters import ViewAttack, view_of
 from rdibench.core.config import Loc, load_yaml, validate
 from rdibench.core.errors import ConfigError, RdibenchError
@@ -98,18 +98,15 @@ class Cell:
         return f"{self.model.name}|{self.attack_name}"
 
 
-NEEDS_SIDE_EXITS = frozenset({"slowdown"})
-"""Objectives with nothing to attack on a one-exit model: slowdown targets early exits, and a static model's
-cost cannot change, so such cells are left out of its row (shown empty), not filled with another attack."""
-
-UNPROBED = frozenset({"slowdown"})
-"""Objectives the default probes skip: an attack on compute has no accuracy for eps=1 to break."""
+def _objective(cell: Cell) -> type[Objective]:
+    return OBJECTIVES.get(cell.attack.objective)
 
 
 def probed(cells: list[Cell], default: bool) -> list[Cell]:
     """One model's cells (in run order) with ``probe`` decided: an attack's own ``probe`` wins; unset, it is
-    on for the first cell that is neither clean nor in :data:`UNPROBED` when ``default`` is, else off."""
-    eligible = [i for i, c in enumerate(cells) if c.attack.algorithm != CLEAN and c.attack.objective not in UNPROBED]
+    on for the first cell that attacks accuracy when ``default`` is, else off (an attack on compute, such
+    as slowdown, has no accuracy for eps=1 to break)."""
+    eligible = [i for i, c in enumerate(cells) if c.attack.algorithm != CLEAN and _objective(c).needs_labels]
     first = eligible[0] if default and eligible else None
     out = []
     for i, c in enumerate(cells):
@@ -119,7 +116,9 @@ def probed(cells: list[Cell], default: bool) -> list[Cell]:
 
 
 def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
-    """Cells in run order: per model, clean first and max-average last (it reuses the single attacks).
+    """Cells in run order: per model, clean first and objectives built from single-exit attacks (max-average)
+    last, so they reuse those attacks' images. A one-exit model gets no cell of an objective that needs side
+    exits: a static model's cost cannot change, so the cell is left out of its row (shown empty).
 
     Every cell's ``probe`` is decided here (:func:`probed`), so a cell records whether it ran the probes.
     """
@@ -131,7 +130,7 @@ def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
             if attack.dataset not in (None, dataset):
                 continue
             n = num_exits[model.name]
-            if n == 1 and attack.objective in NEEDS_SIDE_EXITS:
+            if n == 1 and OBJECTIVES.get(attack.objective).needs_side_exits:
                 continue
             if attack.exit == "all":
                 per_model += [Cell(model, attack, k) for k in range(n)]
@@ -142,8 +141,7 @@ def expand(suite: SuiteConfig, num_exits: dict[str, int]) -> list[Cell]:
                 )
             else:  # -1 and n-1 are the same attack: one signature, one seed, shared with max-average's candidates
                 per_model.append(Cell(model, attack, None if attack.exit is None else attack.exit % n))
-        order = {CLEAN: 0, "max_average": 2}
-        per_model.sort(key=lambda c: 0 if c.attack.algorithm == CLEAN else order.get(c.attack.objective, 1))
+        per_model.sort(key=lambda c: 0 if c.attack.algorithm == CLEAN else 1 + _objective(c).from_single_attacks)
         cells += probed(per_model, suite.sanity.probe_first_attack)
     return cells
 
@@ -251,15 +249,22 @@ def _check_attacks(suite: SuiteConfig, source: str) -> None:
                 _check_view(attack)
         except ConfigError as e:
             raise ConfigError(f"{source}: attacks.{i} ({attack.name}): {e}") from None
-        if attack.exit is not None and attack.objective != "single":
-            raise ConfigError(f"{source}: attacks.{i} ({attack.name}): exit goes with objective single only")
+        if attack.exit is not None and not OBJECTIVES.get(attack.objective).takes_exit():
+            raise ConfigError(
+                f"{source}: attacks.{i} ({attack.name}): objective {attack.objective} takes no exit "
+                "(exit goes with objective single only)"
+            )
 
 
 def _check_view(attack: AttackSpec) -> None:
     """A library attack sees the model through its objective's view: that view must exist (max-average runs
     it on each exit). Checked on a stand-in two-exit model; only the kind of view matters."""
-    name = "single" if attack.objective == "max_average" else attack.objective
+    name = "single" if OBJECTIVES.get(attack.objective).from_single_attacks else attack.objective
     objective = make_objective(
-        name, num_exits=2, exit=0 if name == "single" else None, thresholds=[0.0], **attack.objective_params
+        name,
+        num_exits=2,
+        exit=0 if OBJECTIVES.get(name).takes_exit() else None,
+        thresholds=[0.0],
+        **attack.objective_params,
     )
     view_of(objective.bind(torch.Generator()))

@@ -21,6 +21,7 @@ import torch
 from rdibench.core.hashing import sha256_json
 from rdibench.data import Dataset
 from rdibench.evaluation import Cell, SuiteConfig, evaluate_cell
+from rdibench.evaluation.adversarial import ImageKey, image_keys
 from rdibench.evaluation.cell import AdvCache, CellResult, failed_checks
 from rdibench.evaluation.specs import CLEAN
 from rdibench.flops import ExitCosts
@@ -154,6 +155,23 @@ def cell_record(cell: Cell, ctx: Context, result: CellResult | None, error: str 
     }
 
 
+def image_source(ctx: Context, name: str) -> str:
+    """What a model's adversarial images depend on besides the attack: its weights, its seed and its images.
+    The seed comes from the suite name, so one model under two names (two threshold protocols) makes its own
+    images under each, and a subset run (``--only``) gives the numbers of the full run."""
+    m = ctx.models[name]
+    return f"{m.sha256}:{m.seed}:{ctx.data[name].checksum}"
+
+
+def cell_image_keys(cell: Cell, ctx: Context) -> list[ImageKey]:
+    """The cache keys of the adversarial images ``cell`` is made of (none for a clean cell)."""
+    if cell.attack.algorithm == CLEAN:
+        return []
+    m = ctx.models[cell.model.name]
+    source = image_source(ctx, cell.model.name)
+    return image_keys(source, cell.attack, cell.exit, m.ckpt.model.num_exits, m.thresholds, m.exit_rule)
+
+
 def evaluate_record(
     cell: Cell, ctx: Context, advanced: Callable[[int, int], None] | None = None, *, worker: str | None = None
 ) -> dict[str, Any]:
@@ -166,7 +184,7 @@ def evaluate_record(
     try:
         result = evaluate_cell(
             m.ckpt.model,
-            m.sha256,
+            image_source(ctx, cell.model.name),
             cell.attack,
             cell.exit,
             data.x,

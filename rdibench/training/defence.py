@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rdibench.attacks import ALGORITHMS, Attack, Average, Objective, Single, max_average
+from rdibench.attacks import ALGORITHMS, OBJECTIVES, Attack, make_objective, max_average
 from rdibench.core.seeding import derive_seed, make_generator
 from rdibench.core.types import ExitLogits
 from rdibench.models.multiexit import MultiExitNet
@@ -36,10 +36,11 @@ class Defence:
         """x_adv for this batch (None without a defence attack)."""
         if self.attack is None:
             return None
-        if self.recipe.objective == "max_average":
+        name = "single" if self.recipe.objective in (None, "main") else self.recipe.objective  # main: the last exit
+        if OBJECTIVES.get(name).from_single_attacks:
             seeds = [self._seed(iteration, k) for k in range(model.num_exits)]
             return max_average(self.attack, model, x, y, seeds, train_mode=True)
-        objective: Objective = Average() if self.recipe.objective == "average" else Single(k=-1)
+        objective = make_objective(name, num_exits=model.num_exits)
         generator = make_generator(self._seed(iteration, -1), x.device)
         return self.attack(model, x, y, objective, generator=generator, train_mode=True)
 

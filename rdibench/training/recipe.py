@@ -164,10 +164,11 @@ class AttackRecipe(_Strict):
     eps: float
     steps: int | None = Field(None, exclude_if=lambda v: v is None, description="pgd only: number of steps")
     step_size: float | None = Field(None, exclude_if=lambda v: v is None, description="fgsm: default eps")
+    noise: float | None = Field(None, exclude_if=lambda v: v is None, description="fgsm only: random-start radius")
     random_start: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"
 
-    @field_validator("eps", "step_size", mode="before")
+    @field_validator("eps", "step_size", "noise", mode="before")
     @classmethod
     def _fraction(cls, v: Any) -> Any:
         return parse_fraction(v)
@@ -176,6 +177,8 @@ class AttackRecipe(_Strict):
     def _check(self) -> AttackRecipe:
         if self.algorithm == "fgsm" and self.steps is not None:
             raise ValueError("fgsm takes one step: drop steps")
+        if self.algorithm != "fgsm" and self.noise is not None:
+            raise ValueError("noise is an fgsm setting: drop it or use algorithm: fgsm")
         ALGORITHMS.get(self.algorithm).Params(**self.params())
         return self
 
@@ -187,7 +190,8 @@ class AttackRecipe(_Strict):
         rs = "-RS" if self.random_start else ""
         name = f"PGD-{self.steps}" if self.algorithm == "pgd" else f"FGSM{rs}"
         step = self.eps if self.step_size is None else self.step_size
-        return f"{name}, eps {self.eps:.6g}, step {step:.6g}"
+        noise = "" if self.noise is None else f", noise {self.noise:.6g}"
+        return f"{name}, eps {self.eps:.6g}{noise}, step {step:.6g}"
 
 
 class WatchRecipe(_Strict):

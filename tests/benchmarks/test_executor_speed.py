@@ -1,4 +1,5 @@
-"""Benchmark: wall time of ``suites/quick.yaml`` under each executor on this machine, as a ratio to ``local``.
+"""Benchmark: wall time of ``suites/quick.yaml`` and ``suites/ci.yaml`` under each executor on this machine, as a
+ratio to ``local``.
 
 ``local`` runs one cell at a time with torch's threads; ``processes`` and ``ray`` run ``cores`` cells at once
 with one thread each (no cell cache, so every cell is computed). The ratios, the core count and each
@@ -24,21 +25,26 @@ from rdibench.attacks import PGD, Average
 from rdibench.core.seeding import make_generator
 from rdibench.data import DataRoots
 from rdibench.evaluation import Cell, expand, load_suite
+from rdibench.evaluation.adversarial import image_keys
+from rdibench.evaluation.specs import CLEAN
+from rdibench.inference import DEFAULT_RULE
 from rdibench.models import create_model
 from rdibench.results import RunDir
 from rdibench.runner import ExecutorConfig, RunOptions, run_suite
-from rdibench.runner.executors.base import cores, reuse_plan, work_estimate
+from rdibench.runner.executors.base import cores, reuse_plan, reused, work_estimate
 from rdibench.training import load_recipe
 from tests.conftest import REPO
 
 QUICK = REPO / "suites" / "quick.yaml"
+CI = REPO / "suites" / "ci.yaml"
 
 
 @pytest.mark.slow
-def test_quick_suite_wall_time_per_executor(benchmark: Any, roots: DataRoots, tmp_path: Path) -> None:
+@pytest.mark.parametrize("suite_path", [QUICK, CI], ids=["quick", "ci"])
+def test_suite_wall_time_per_executor(benchmark: Any, suite_path: Path, roots: DataRoots, tmp_path: Path) -> None:
     if benchmark.disabled:  # minutes of CPU: only when benchmarks are asked for, not in CI's bounded slow step
         pytest.skip("run with --benchmark-enable")
-    suite, source = load_suite(QUICK)
+    suite, source = load_suite(suite_path)
     n = cores()
     executors = [ExecutorConfig("local"), ExecutorConfig("processes", workers=n, threads=1)]
     if importlib.util.find_spec("ray") is not None:
@@ -132,15 +138,21 @@ def test_paper_table_projection(benchmark: Any) -> None:
         per_pass[name] = per_pass[name] or per_pass[name.replace(".pruned", ".compressed")]
     exits = {name: create_model(arch, **kwargs).num_exits for name, ((arch, kwargs), _) in archs.items()}
     cells = expand(suite, exits)
-    reused = reuse_plan(cells, {name: name for name in exits})
+    keys = {
+        c.key: []
+        if c.attack.algorithm == CLEAN
+        else image_keys(c.model.name, c.attack, c.exit, exits[c.model.name], [0.0] * exits[c.model.name], DEFAULT_RULE)
+        for c in cells
+    }
+    shared = reused(keys, reuse_plan(keys))
 
-    def seconds(cell: Cell, reuse: bool) -> float:
+    def seconds(cell: Cell, reuses: int) -> float:
         n = suite.data_for(cell.model).n or FULL_TEST_SET
-        passes = work_estimate(cell, exits[cell.model.name], n, suite.sanity.probe_n, reuse)
+        passes = work_estimate(cell, exits[cell.model.name], n, suite.sanity.probe_n, reuses)
         return passes * n * per_pass[cell.model.name]
 
-    alone = {c.key: seconds(c, False) for c in cells}  # max-average computing its own candidates
-    cost = {c.key: seconds(c, c.key in reused) for c in cells}  # as the executors run it
+    alone = {c.key: seconds(c, 0) for c in cells}  # every cell computing its own images
+    cost = {c.key: seconds(c, shared[c.key]) for c in cells}  # as the executors run it
     by_kind: dict[str, list[float]] = {}
     for cell in cells:
         kind = f"{cell.model.name.split('.')[0]} {cell.attack.algorithm}/{cell.attack.objective}"

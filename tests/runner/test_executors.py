@@ -15,15 +15,17 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import torch
 
 from rdibench.cli.main import main
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataRoots
 from rdibench.evaluation import load_suite
+from rdibench.models import ModelCard, create_model, save_checkpoint
 from rdibench.results import RunDir
 from rdibench.runner import ExecutorConfig, RunOptions, prepare, run_suite
 from rdibench.runner.executors import make_executor, plan_workers
-from rdibench.runner.executors.base import longest_first, reuse_plan, weights
+from rdibench.runner.executors.base import image_keys_of, longest_first, reuse_plan
 from tests.conftest import REPO
 from tests.runner.conftest import write_suite
 
@@ -125,11 +127,47 @@ def test_ray_missing_names_the_extra(
 def test_max_average_reuses_the_single_exit_cells_of_its_model(tiny: Path, roots: DataRoots) -> None:
     suite, _ = load_suite(tiny)
     ctx, cells = prepare(suite, roots)
-    plan = reuse_plan(cells, weights(ctx))
+    plan = reuse_plan(image_keys_of(cells, ctx))
     assert plan == {"rdi|pgd-maxavg": ["rdi|pgd-single-e0", "rdi|pgd-single-e1", "rdi|pgd-single-e2"]}
     assert longest_first(cells, ctx, {})[0].key == "rdi|pgd-maxavg"  # alone it attacks every exit
     reusing = [c.key for c in longest_first(cells, ctx, plan)]  # reusing, it only picks among candidates
     assert reusing.index("rdi|pgd-maxavg") > reusing.index("rdi|pgd-avg") and reusing[-1] == "rdi|clean"
+
+
+@pytest.fixture(scope="module")
+def shared(tiny_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny suite's attacks on a one-exit model too, and on the tiny model under a second name and protocol."""
+    directory = tmp_path_factory.mktemp("shared")
+    torch.manual_seed(0)
+    card = ModelCard(name="static", arch="smallcnn", dataset="mnist", num_exits=1, thresholds=[], source="test")
+    static = save_checkpoint(create_model("smallcnn").eval(), card, directory / "static")
+    path = write_suite(directory, tiny_ckpt, n=48, steps=3)
+    text = path.read_text().replace(
+        "attacks:\n",
+        f"  - {{name: static, checkpoint: {static}}}\n"
+        f"  - {{name: rdi-fixed, checkpoint: {tiny_ckpt}, thresholds: {{protocol: fixed, values: [0.1, 0.2]}}}}\n"
+        "attacks:\n",
+    )
+    path.write_text(text)
+    return path
+
+
+def test_cells_share_images_whenever_one_process_would(shared: Path, roots: DataRoots) -> None:
+    suite, _ = load_suite(shared)
+    ctx, cells = prepare(suite, roots)
+    plan = reuse_plan(image_keys_of(cells, ctx))
+    static = "static|pgd-single-e0"  # on a one-exit model these attacks are its single attack
+    assert {k: v for k, v in plan.items() if k.startswith("static")} == {
+        f"static|{a}": [static] for a in ("pgd-avg", "pgd-maxavg", "pgd-routing")
+    }
+    singles = [f"rdi-fixed|pgd-single-e{k}" for k in range(3)]  # same weights, its own seed: its own images
+    assert {k: v for k, v in plan.items() if k.startswith("rdi-fixed")} == {"rdi-fixed|pgd-maxavg": singles}
+    assert all(producer not in plan for producers in plan.values() for producer in producers)
+
+
+def test_processes_share_images_as_local_does(shared: Path, roots: DataRoots, tmp_path: Path) -> None:
+    local = _run(shared, roots, tmp_path / "local", ExecutorConfig("local"))
+    _assert_same(_run(shared, roots, tmp_path / "processes", ExecutorConfig("processes", workers=2, threads=1)), local)
 
 
 def test_processes_equals_local(tiny: Path, tiny_local: Path, roots: DataRoots, tmp_path: Path) -> None:

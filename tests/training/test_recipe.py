@@ -112,6 +112,8 @@ def test_unknown_key_names_path_line_and_suggestion(recipe_file: Callable[..., P
         ({"model": None, "base": "x", "prune": {"kind": "structured"}}, "needs target_mflops"),
         ({"prune": {"kind": "structured", "target_mflops": 5}}, "prune needs base"),
         ({"defence": {"attack": {"algorithm": "fgsm"}}}, "fgsm takes one step: drop steps"),
+        ({"defence": {"attack": {"noise": 0.1}}}, "noise is an fgsm setting"),
+        ({"defence": {"attack": {"algorithm": "fgsm", "steps": None, "noise": 0.5}}}, "must not exceed eps"),
         ({"defence": {"attack": {"algorithm": "pgd", "steps": None}}}, "steps"),
         ({"schedule": {"kind": "cyclic"}}, "kind 'cyclic' takes neither milestones nor warmup"),
         ({"watch": {"every": 4, "n": 65, "attack": {"eps": 0.1, "steps": 2, "step_size": 0.05}}}, "watch.n (65)"),

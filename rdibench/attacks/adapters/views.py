@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rdibench.attacks.objectives import Average, Objective, Random, Routing, Single, SoftRouting, Weighted
+from rdibench.attacks.objectives import Objective
 from rdibench.core.errors import ConfigError
 from rdibench.inference import DEFAULT_RULE, route, routed_logits
 from rdibench.models.multiexit import MultiExitNet
@@ -66,30 +66,9 @@ def view_of(objective: Objective) -> View:
             f"objective setting loss={objective.loss!r}: library attacks maximise their own loss on a view; "
             "a per-exit loss other than ce goes with a built-in attack (pgd, apgd, fgsm, wrm)"
         )
-    if isinstance(objective, Single):
-        return View("exit", exit=objective.k)
-    if isinstance(objective, Routing):
-        return View("routed", thresholds=objective.thresholds, rule=objective.rule)
-    if isinstance(objective, Average):
-        return View("surrogate")
-    if isinstance(objective, Weighted):
-        return View("surrogate", weights=objective.weights)
-    if isinstance(objective, Random):
-        raise ConfigError("objective 'random' has fixed weights only once bound: call objective.bind(generator) first")
-    if isinstance(objective, SoftRouting):
-        raise ConfigError(
-            "objective 'soft_routing' has no single-logit view (its gradient runs through the exit choice); "
-            "use a built-in attack (pgd, apgd), or objective routing for the routed view"
-        )
-    if not objective.needs_labels:
-        raise ConfigError(
-            f"objective {objective.name!r} uses no labels, but library attacks maximise a label loss "
-            "(cross-entropy); use a label objective (single, average, random, routing) or a built-in attack"
-        )
-    raise ConfigError(
-        f"objective {objective.name!r} has no single-logit view; library attacks take single, average, "
-        "random or routing (run max_average through rdibench.attacks.maxavg with the library attack)"
-    )
+    if objective.view is None:
+        raise ConfigError(f"objective {objective.name!r} has no single-logit view: {objective.no_view}")
+    return View(objective.view, **objective.view_settings())  # type: ignore[arg-type]
 
 
 class ExitView(nn.Module):

@@ -13,10 +13,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from rdibench.attacks import OBJECTIVES
 from rdibench.core.errors import ConfigError
 from rdibench.evaluation import Cell
+from rdibench.evaluation.adversarial import ImageKey
 from rdibench.evaluation.specs import CLEAN
-from rdibench.runner.context import Context, Event, Progress
+from rdibench.runner.context import Context, Event, Progress, cell_image_keys
 
 Kind = Literal["local", "processes", "ray"]
 KINDS: tuple[Kind, ...] = ("local", "processes", "ray")
@@ -122,63 +124,78 @@ def make_executor(config: ExecutorConfig) -> Executor:
     raise ConfigError(f"unknown executor {config.kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def work_estimate(cell: Cell, num_exits: int, n: int, probe_n: int, reuses: bool = False) -> float:
+def work_estimate(cell: Cell, num_exits: int, n: int, probe_n: int, reuses: int = 0) -> float:
     """A cell's cost in forward-backward passes per image, for longest-first scheduling and docs/scaling.md.
 
-    An attack costs its steps; max-average one attack per exit of its ``num_exits``, or, when it
-    ``reuses`` the single-exit cells' images, one forward per candidate (a forward is about a third of a
-    pass). The clean and adversarial forwards count as one pass; probes rerun the attack about five times
-    over on ``probe_n`` of the ``n`` images. Only the order of submission depends on it, never a number.
+    An attack costs its steps; an objective built from single-exit attacks one attack per exit of its
+    ``num_exits``. Images it ``reuses`` (how many attacks' worth, from other cells: :func:`reused`) cost
+    one forward each (about a third of a pass) instead. The clean and adversarial forwards count as one pass;
+    probes rerun the attack about five times over on ``probe_n`` of the ``n`` images. Only the order of
+    submission depends on it, never a number.
     """
     if cell.attack.algorithm == CLEAN:
         return 1.0
-    if reuses:
-        return 1.0 + num_exits / 3
     params = cell.attack.params
     steps = float(params.get("steps") or params.get("max_iter") or 1)
-    runs = num_exits if cell.attack.objective == "max_average" else 1
+    one_exit = num_exits == 1 and OBJECTIVES.get(cell.attack.objective).one_exit_single
+    runs = num_exits if OBJECTIVES.get(cell.attack.objective).from_single_attacks and not one_exit else 1
     probes = 5 * min(probe_n, n) / n if cell.attack.probe else 0.0
-    return 1.0 + steps * (runs + probes)
+    return 1.0 + steps * (runs - reuses + probes) + reuses / 3
 
 
 def longest_first(cells: Sequence[Cell], ctx: Context, plan: Mapping[str, list[str]]) -> list[Cell]:
     """Cells by decreasing estimated cost (Graham's LPT rule: the makespan stays within 4/3 of the best),
     so the longest cells do not start last and leave the other workers idle at the end. A pass costs the
     model's MFlops through every exit, so models of different size compare; ``plan`` is the reuse plan."""
+    shared = reused(image_keys_of(cells, ctx), plan)
 
     def cost(cell: Cell) -> float:
         m, n = ctx.models[cell.model.name], len(ctx.data[cell.model.name])
-        passes = work_estimate(cell, m.ckpt.model.num_exits, n, ctx.suite.sanity.probe_n, cell.key in plan)
+        passes = work_estimate(cell, m.ckpt.model.num_exits, n, ctx.suite.sanity.probe_n, shared[cell.key])
         return passes * n * m.costs.full[-1]
 
     return sorted(cells, key=lambda c: -cost(c))
 
 
-def reuse_plan(cells: Sequence[Cell], weights: Mapping[str, str]) -> dict[str, list[str]]:
-    """For each max-average cell, the cells whose adversarial images it waits for and reuses: the single-exit
-    cells of a model with the same ``weights`` (model name -> weights sha256) among ``cells``.
+CellKeys = Mapping[str, Sequence[ImageKey]]
+"""Each cell's image keys by cell key, in run order."""
 
-    Max-average attacks every exit and keeps the strongest candidate per sample, so run alone it costs one
-    attack per exit; reusing the single-exit cells' images makes it cost a few forwards, and it stops
-    being a run's longest cell (docs/scaling.md). Evaluation's cache picks the exact candidates by attack
-    signature, so a single-exit cell with other settings is only waited for; a max-average cell without
-    producers in ``cells`` computes its candidates itself.
+
+def image_keys_of(cells: Sequence[Cell], ctx: Context) -> dict[str, list[ImageKey]]:
+    return {c.key: cell_image_keys(c, ctx) for c in cells}
+
+
+def _made_by(keys: CellKeys) -> dict[ImageKey, str]:
+    """For each image key, the first cell in run order that needs it: the one that makes it."""
+    made_by: dict[ImageKey, str] = {}
+    for cell, needed in keys.items():
+        for k in needed:
+            made_by.setdefault(k, cell)
+    return made_by
+
+
+def reuse_plan(keys: CellKeys) -> dict[str, list[str]]:
+    """For each cell, the earlier cells whose adversarial images it waits for and reuses, so the parallel
+    executors share images exactly as one process does through its cache.
+
+    Cells share images when their attacks have an image key in common (:func:`cell_image_keys`): the
+    single-exit attacks a max-average cell is made of; on a one-exit model the average, random, routing and
+    max-average attacks that are its single attack. The first cell in run order to need a key makes it; the others
+    wait for that cell (docs/scaling.md). A producer that fails leaves its consumers to compute for themselves.
     """
-    singles: dict[str, list[str]] = {}
-    for c in cells:
-        if c.attack.objective == "single":
-            singles.setdefault(weights[c.model.name], []).append(c.key)
-    plan = {}
-    for c in cells:
-        producers = singles.get(weights[c.model.name])
-        if c.attack.objective == "max_average" and producers:
-            plan[c.key] = producers
+    made_by = _made_by(keys)
+    plan: dict[str, list[str]] = {}
+    for cell, needed in keys.items():
+        producers = list(dict.fromkeys(made_by[k] for k in needed if made_by[k] != cell))
+        if producers:
+            plan[cell] = producers
     return plan
 
 
-def weights(ctx: Context) -> dict[str, str]:
-    """Model name -> weights sha256: two names for the same weights share adversarial images."""
-    return {name: m.sha256 for name, m in ctx.models.items()}
+def reused(keys: CellKeys, plan: Mapping[str, list[str]]) -> dict[str, int]:
+    """How many of each cell's image keys come from the cells ``plan`` makes it wait for."""
+    made_by = _made_by(keys)
+    return {cell: sum(made_by[k] in plan.get(cell, ()) for k in needed) for cell, needed in keys.items()}
 
 
 def forward(event: Event, progress: Progress | None) -> None:

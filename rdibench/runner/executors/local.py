@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from rdibench.evaluation import Cell
-from rdibench.runner.context import Context, Progress, evaluate_record, where
+from rdibench.runner.context import Context, Progress, evaluate_record, image_source, where
 from rdibench.runner.executors.base import ExecutorConfig, Finished, InProcessResources
 
 
@@ -34,7 +34,7 @@ class LocalExecutor(InProcessResources):
 
 def _release(ctx: Context, cell: Cell, rest: Sequence[Cell]) -> None:
     """Drop a model's cached adversarial images once no remaining cell can reuse them (memory stays bounded)."""
-    sha = ctx.models[cell.model.name].sha256
-    if not any(ctx.models[c.model.name].sha256 == sha for c in rest):
-        for key in [k for k in ctx.adv_cache if k[0] == sha]:
+    source = image_source(ctx, cell.model.name)
+    if not any(image_source(ctx, c.model.name) == source for c in rest):
+        for key in [k for k in ctx.adv_cache if k[0] == source]:
             del ctx.adv_cache[key]

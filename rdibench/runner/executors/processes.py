@@ -27,9 +27,9 @@ from rdibench.runner.executors.base import (
     Finished,
     InProcessResources,
     forward,
+    image_keys_of,
     longest_first,
     reuse_plan,
-    weights,
 )
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ class ProcessExecutor(InProcessResources):
     """``workers`` spawned processes, ``threads`` torch threads each; a cell whose worker dies is retried
     ``max_retries`` times on a fresh worker, then recorded failed with the worker's exit code.
 
-    Max-average cells wait for their model's single-exit cells and reuse their adversarial images
-    (:func:`reuse_plan`); the driver holds those images until the last cell that reuses them is done.
+    A cell waits for the cells whose adversarial images it reuses (max-average its model's single-exit ones:
+    :func:`reuse_plan`); the driver holds those images until the last cell that reuses them is done.
     Scripts that call ``run_suite`` with this executor need the ``if __name__ == "__main__":`` guard,
     because spawned workers import the main module.
     """
@@ -92,7 +92,7 @@ class ProcessExecutor(InProcessResources):
             return
         mp = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
         threads = self.config.threads or 1
-        plan = reuse_plan(cells, weights(ctx))
+        plan = reuse_plan(image_keys_of(cells, ctx))
         producers = {key for keys in plan.values() for key in keys}
         pending = longest_first(cells, ctx, plan)
         finished: set[str] = set()

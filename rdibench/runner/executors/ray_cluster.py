@@ -18,7 +18,7 @@ from rdibench.core.errors import ConfigError
 from rdibench.evaluation import Cell
 from rdibench.evaluation.cell import AdvCache
 from rdibench.runner.context import Context, Progress, cell_record, evaluate_in_worker
-from rdibench.runner.executors.base import ExecutorConfig, Finished, forward, longest_first, reuse_plan, weights
+from rdibench.runner.executors.base import ExecutorConfig, Finished, forward, image_keys_of, longest_first, reuse_plan
 
 try:
     import ray
@@ -35,22 +35,37 @@ POLL_S = 0.5
 """How often the driver drains progress events while it waits for a cell to finish."""
 
 
+_CONTEXTS: dict[str, Context] = {}
+"""This worker process's copy of each run's context, by object id: read from the object store (and its models
+and images placed on the device) once per worker, not once per cell."""
+
+
+def _context(ref: ray.ObjectRef) -> Context:
+    key = ref.hex()
+    if key not in _CONTEXTS:
+        _CONTEXTS.clear()  # a context of an earlier run on this worker is not needed again
+        _CONTEXTS[key] = ray.get(ref)
+    return _CONTEXTS[key]
+
+
 def _evaluate_task(
-    cell: Cell, ctx: Context, threads: int, events: Queue, keep: bool, *reuse: AdvCache
+    cell: Cell, ctx_ref: list[ray.ObjectRef], threads: int, events: Queue, keep: bool, *reuse: AdvCache
 ) -> tuple[dict[str, Any], AdvCache]:
-    """The Ray task of one cell: ``ctx`` and the images it reuses arrive from the object store (Ray resolves
-    the references, so the task starts once its producers are done); events go back through ``events``."""
+    """The Ray task of one cell: the images it reuses arrive from the object store (Ray resolves those
+    references, so the task starts once its producers are done); the context, its reference wrapped in a list
+    so Ray leaves it unresolved, comes from this worker's copy. Events go back through ``events``."""
     torch.set_num_threads(threads)
+    ctx = _context(ctx_ref[0])
     return evaluate_in_worker(cell, ctx, events.put, {k: v for images in reuse for k, v in images.items()}, keep)
 
 
 class RayExecutor:
     """Submits every cell as a task requesting ``threads`` CPUs, longest first, and streams results back.
 
-    A max-average task takes its model's single-exit images as object references (:func:`reuse_plan`), so
-    Ray starts it once they exist. Ray retries a task whose worker died ``max_retries`` times
-    (``retry_exceptions=False``: an error inside a cell is already a ``failed`` record, and would only fail
-    again); after that the cell is recorded failed with Ray's error and the run goes on.
+    A task that reuses another cell's images (max-average its model's single-exit ones: :func:`reuse_plan`)
+    takes them as object references, so Ray starts it once they exist. Ray retries a task whose worker died
+    ``max_retries`` times (``retry_exceptions=False``: an error inside a cell is already a ``failed`` record,
+    and would only fail again); after that the cell is recorded failed with Ray's error and the run goes on.
     """
 
     def __init__(self, config: ExecutorConfig) -> None:
@@ -60,16 +75,19 @@ class RayExecutor:
         if not cells:
             return
         threads = self.config.threads or 1
-        ctx_ref = ray.put(ctx)  # models and data enter the object store once for all tasks
+        ctx_ref = [ray.put(ctx)]  # models and data enter the object store once for all tasks
         events = Queue(actor_options={"num_cpus": 0})
         task = ray.remote(_evaluate_task).options(
             num_cpus=threads, max_retries=self.config.max_retries, retry_exceptions=False, num_returns=2
         )
-        plan = reuse_plan(cells, weights(ctx))
+        plan = reuse_plan(image_keys_of(cells, ctx))
         producers = {key for keys in plan.values() for key in keys}
         images: dict[str, ray.ObjectRef] = {}
         refs: dict[ray.ObjectRef, Cell] = {}
-        for cell in sorted(longest_first(cells, ctx, plan), key=lambda c: c.key in plan):  # producers first
+        depth: dict[str, int] = {}  # producers are earlier in run order: submit them first, wave by wave
+        for c in cells:
+            depth[c.key] = 1 + max((depth[p] for p in plan.get(c.key, [])), default=-1)
+        for cell in sorted(longest_first(cells, ctx, plan), key=lambda c: depth[c.key]):
             reuse = [images[p] for p in plan.get(cell.key, [])]
             record_ref, images[cell.key] = task.remote(cell, ctx_ref, threads, events, cell.key in producers, *reuse)
             refs[record_ref] = cell
