@@ -44,12 +44,15 @@ class Defence:
         generator = make_generator(self._seed(iteration, -1), x.device)
         return self.attack(model, x, y, objective, generator=generator, train_mode=True)
 
-    def loss(self, clean: ExitLogits, adv: ExitLogits | None, y: torch.Tensor) -> torch.Tensor:
-        """Weighted sum over exits of batch-mean cross-entropies (clean only without an attack)."""
+    def loss(self, clean: ExitLogits | None, adv: ExitLogits | None, y: torch.Tensor) -> torch.Tensor:
+        """Weighted sum over exits of batch-mean cross-entropies (clean only without an attack; adversarial only
+        when the clean term weighs 0, and then ``clean`` is not computed)."""
         c = self.recipe.clean_weight if adv is not None else 1.0
         total = torch.zeros((), device=y.device)
         for i, w in enumerate(self.weights):
-            term = c * F.cross_entropy(clean[i], y)
+            term = torch.zeros((), device=y.device)
+            if clean is not None and c > 0:
+                term = term + c * F.cross_entropy(clean[i], y)
             if adv is not None:
                 term = term + (1 - c) * F.cross_entropy(adv[i], y)
             total = total + w * term

@@ -161,17 +161,22 @@ class Trainer:
         w["loss"] += float(loss.detach())
         w["seen"] += len(y)
         for i in range(model.num_exits):
-            w["clean"][i] += int((clean[i].argmax(1) == y).sum())
+            if clean is not None:
+                w["clean"][i] += int((clean[i].argmax(1) == y).sum())
             if adv is not None:
                 w["adv"][i] += int((adv[i].argmax(1) == y).sum())
         self.iteration += 1
 
-    def _forward(self, x: torch.Tensor, x_adv: torch.Tensor | None) -> tuple[ExitLogits, ExitLogits | None]:
-        """Exit logits of the clean and the adversarial batch. ``joint`` runs one forward on both: with two
-        forwards each batch is normalised by its own batch-norm statistics, and a model can learn robustness
-        that holds only under adversarial-batch statistics, which evaluation (running statistics) never uses."""
+    def _forward(self, x: torch.Tensor, x_adv: torch.Tensor | None) -> tuple[ExitLogits | None, ExitLogits | None]:
+        """Exit logits of the clean and the adversarial batch (no clean forward when the clean term weighs 0, so
+        batch norm sees only what the loss sees, as in the attack's forward). ``joint`` runs one forward on both:
+        with two forwards each batch is normalised by its own batch-norm statistics, and a model can learn
+        robustness that holds only under adversarial-batch statistics, which evaluation (running statistics)
+        never uses."""
         if x_adv is None:
             return self.model(x), None
+        if self.recipe.defence.clean_weight == 0:  # the loss sees adversarial images only (Wong et al.'s fast AT)
+            return None, self.model(x_adv)
         if self.recipe.defence.forward == "separate":
             return self.model(x), self.model(x_adv)
         both = self.model(torch.cat([x, x_adv]))
@@ -184,7 +189,7 @@ class Trainer:
             "iteration": self.iteration,
             "lr": self.recipe.schedule.lr_at(self.iteration - 1, self.recipe.optimizer.lr),
             "loss": w["loss"] / max(w["batches"], 1),
-            "clean_acc": [c / seen for c in w["clean"]],
+            "clean_acc": [c / seen for c in w["clean"]] if self.recipe.defence.clean_weight > 0 else None,
             "adv_acc": [a / seen for a in w["adv"]] if self.defence.attack else None,
         }
 
@@ -245,7 +250,9 @@ def _progress_bar() -> Progress:
 
 
 def _stats(point: dict[str, Any]) -> str:
-    text = f"loss {point['loss']:.4f} acc {point['clean_acc'][-1]:.2%}"
+    text = f"loss {point['loss']:.4f}"
+    if point["clean_acc"] is not None:
+        text += f" acc {point['clean_acc'][-1]:.2%}"
     if point["adv_acc"] is not None:
         text += f" adv {point['adv_acc'][-1]:.2%}"
     return text + f" lr {point['lr']:.3g}"

@@ -17,6 +17,7 @@ from rdibench.data import DataRoots
 from rdibench.models import create_model, load_checkpoint
 from rdibench.models.checkpoint import read_card
 from rdibench.training import TrainRecipe, train
+from rdibench.training.defence import Defence
 from rdibench.training.loop import Trainer
 from rdibench.training.run import STATE_FILE
 from rdibench.training.sampling import BatchSampler, crop_flip
@@ -168,6 +169,33 @@ def test_joint_forward_normalises_clean_and_adversarial_images_together(
     assert torch.allclose(outputs["joint"][1][-1], both[4:], atol=1e-6)
     assert not torch.allclose(outputs["joint"][0][-1], outputs["separate"][0][-1], atol=1e-3)
     assert "forward" not in make_recipe().model_dump(mode="json")["defence"]  # the default keeps old hashes
+
+
+def test_adversarial_only_training_runs_no_clean_forward(
+    make_recipe: Callable[..., TrainRecipe], tmp_path: Path
+) -> None:
+    """With the clean term at weight 0 (Wong et al.'s fast AT) only adversarial images go forward, so batch norm
+    normalises them by their own statistics as the attack's forward did, and the loss is their CE alone."""
+    torch.manual_seed(0)
+    model = create_model("resnet38").train()
+    x, x_adv, y = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32) * 0.5, torch.tensor([0, 1, 2, 3])
+    recipe = make_recipe(model={"arch": "resnet38"}, data={"dataset": "cifar10"}, defence={"clean_weight": 0})
+    trainer = Trainer(model, recipe, None, None, device=torch.device("cpu"), state_path=tmp_path, recipe_hash="")  # type: ignore[arg-type]
+    with torch.no_grad():
+        clean, adv = trainer._forward(x, x_adv)
+        assert clean is None and adv is not None
+        assert torch.allclose(adv[-1], model(x_adv)[-1], atol=1e-6)
+        loss = Defence(recipe.defence, [1.0], seed=0).loss(clean, adv, y)
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(adv[-1], y))
+
+
+def test_adversarial_only_run_records_no_clean_training_accuracy(
+    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path
+) -> None:
+    recipe = make_recipe(defence={"clean_weight": 0}, eval_every=4)
+    card = read_card(train(recipe, out_dir=tmp_path / "run", data_roots=roots, progress=True))
+    curves = card.training["curves"]
+    assert all(p["clean_acc"] is None and 0 <= p["adv_acc"][0] <= 1 for p in curves) and len(curves) == 2
 
 
 def test_store_reuses_a_finished_run(
