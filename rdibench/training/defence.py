@@ -1,8 +1,9 @@
 """The training objective (docs/protocol.md §2): L = Σ_i w_i (c · CE_i(x) + (1 - c) · CE_i(x_adv)), c = ½ by default.
 
 x_adv comes from rdibench.attacks (never a private PGD copy), run with the model in train mode as the authors
-do (docs/protocol.md §9.5): ``main`` attacks the last exit, ``average`` the mean exit loss, ``max_average`` runs one
-single-exit attack per exit and keeps per sample the candidate with the largest average loss.
+do (docs/protocol.md §9.5) unless the recipe's ``attack_mode`` says eval: ``main`` attacks the last exit,
+``average`` the mean exit loss, ``max_average`` runs one single-exit attack per exit and keeps per sample the
+candidate with the largest average loss.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class Defence:
             ALGORITHMS.get(recipe.attack.algorithm)(**recipe.attack.params()) if recipe.attack else None
         )
 
+    @property
+    def train_mode(self) -> bool:
+        return self.recipe.attack_mode == "train"
+
     def _seed(self, iteration: int, exit_index: int) -> int:
         return derive_seed(self.seed, "attack", iteration, exit_index)
 
@@ -39,10 +44,10 @@ class Defence:
         name = "single" if self.recipe.objective in (None, "main") else self.recipe.objective  # main: the last exit
         if OBJECTIVES.get(name).from_single_attacks:
             seeds = [self._seed(iteration, k) for k in range(model.num_exits)]
-            return max_average(self.attack, model, x, y, seeds, train_mode=True)
+            return max_average(self.attack, model, x, y, seeds, train_mode=self.train_mode)
         objective = make_objective(name, num_exits=model.num_exits)
         generator = make_generator(self._seed(iteration, -1), x.device)
-        return self.attack(model, x, y, objective, generator=generator, train_mode=True)
+        return self.attack(model, x, y, objective, generator=generator, train_mode=self.train_mode)
 
     def loss(self, clean: ExitLogits | None, adv: ExitLogits | None, y: torch.Tensor) -> torch.Tensor:
         """Weighted sum over exits of batch-mean cross-entropies (clean only without an attack; adversarial only

@@ -214,6 +214,12 @@ class DefenceRecipe(_Strict):
     objective: Literal["main", "average", "max_average"] | None = None
     attack: AttackRecipe | None = None
     clean_weight: float = Field(0.5, ge=0, le=1, description="weight of the clean term (the adversarial one gets 1 -)")
+    attack_mode: Literal["train", "eval"] = Field(
+        "train",
+        exclude_if=lambda v: v == "train",
+        description="the model's mode while the attack runs: train (batch-norm batch statistics, the authors' "
+        "code) or eval (running statistics, as TRADES; the attack then sees the function evaluation sees)",
+    )
     forward: Literal["separate", "joint"] = Field(
         "separate",
         exclude_if=lambda v: v == "separate",

@@ -189,6 +189,22 @@ def test_adversarial_only_training_runs_no_clean_forward(
     assert torch.allclose(loss, torch.nn.functional.cross_entropy(adv[-1], y))
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_attack_mode_decides_which_statistics_the_attack_sees(
+    mode: str, make_recipe: Callable[..., TrainRecipe]
+) -> None:
+    """In train mode the attack's forwards normalise by (and update) batch statistics; in eval mode they use the
+    running statistics evaluation uses, and leave them as they were."""
+    torch.manual_seed(0)
+    model = create_model("resnet38").train()
+    recipe = make_recipe(model={"arch": "resnet38"}, data={"dataset": "cifar10"}, defence={"attack_mode": mode})
+    bn = model.segments[0][0][1]
+    before = bn.running_mean.clone()
+    Defence(recipe.defence, [1.0], seed=0).adversarial(model, torch.rand(4, 3, 32, 32), torch.arange(4), 0)
+    assert torch.equal(bn.running_mean, before) == (mode == "eval")
+    assert ("attack_mode" in recipe.model_dump(mode="json")["defence"]) == (mode == "eval")  # default: old hashes
+
+
 def test_adversarial_only_run_records_no_clean_training_accuracy(
     make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path
 ) -> None:
