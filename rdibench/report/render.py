@@ -11,15 +11,15 @@ from rdibench.report.leaderboard import leaderboard_entries
 from rdibench.report.plots import exit_fractions_png, plot_name, security_curve_png, tradeoff_png
 from rdibench.report.published import beside_markdown, load_published
 from rdibench.report.summary import summarize
-from rdibench.report.tables import build_grid, to_latex, to_markdown
+from rdibench.report.tables import build_grid, cost_markdown, to_latex, to_markdown
 from rdibench.results import RunDir, write_metrics
 
 REPORT_HTML = "report.html"
 
 
 def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
-    """Rebuild ``metrics.csv``, ``table.md``, ``table.tex``, ``plots/*.png``, ``leaderboard.json`` and
-    ``report.html`` from the cells.
+    """Rebuild ``metrics.csv``, ``table.md``, ``table.tex``, ``cost.md`` (when cells recorded their threads),
+    ``plots/*.png``, ``leaderboard.json`` and ``report.html`` from the cells.
 
     Safe to call on a run still in progress (it reports the cells finished so far) and idempotent:
     artifacts are derived from ``cells.jsonl`` only, and each file is replaced atomically.
@@ -32,6 +32,8 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
         run.write_artifact("table.md", to_markdown(grid)),
         run.write_artifact("table.tex", to_latex(grid)),
     ]
+    if (cost := cost_markdown(summaries)) is not None:
+        written.append(run.write_artifact("cost.md", cost))
     figures = {plot_name(s.model): exit_fractions_png(s) for s in summaries}
     figures |= {plot_name(s.model, "security_curve"): security_curve_png(s) for s in summaries}
     figures["plots/tradeoff.png"] = tradeoff_png(summaries)
@@ -67,6 +69,8 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
     section = (
         f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{to_markdown(build_grid(summaries))}\n{provenance}\n"
     )
+    if (cost := cost_markdown(summaries)) is not None:
+        section += f"\nCost of each attack (CPU minutes per 1,000 images):\n\n{cost}"
     if beside is None:
         return section
     published = load_published(beside)

@@ -28,6 +28,10 @@ class AttackResult:
     warnings: tuple[str, ...] = ()
     """Reliability checks the attack flagged (AutoAttack's: ``square_sr``, ``zero_gradients``...), by name."""
     curve: SecurityCurve | None = None
+    cpu_min_per_1000: float | None = None
+    """What the cell cost: wall time x torch threads per 1,000 images, probes included; None when the cell did
+    not record its threads (runs made before it did) or failed."""
+    probed: bool = False
 
     @property
     def is_autoattack(self) -> bool:
@@ -154,6 +158,8 @@ def _attack_result(record: Mapping[str, Any]) -> AttackResult:
     params = record.get("attack_params") or {}
     eps = params.get("eps")
     curve = record.get("security_curve") if ok else None
+    wall, threads, n = record.get("wall_s"), record.get("threads"), record.get("n")
+    cost = wall * threads * 1000 / n / 60 if ok and wall is not None and threads and n else None
     return AttackResult(
         attack=record["attack"],
         family=record.get("attack_family"),
@@ -164,6 +170,8 @@ def _attack_result(record: Mapping[str, Any]) -> AttackResult:
         mflops_paper_adv=metrics.get("mflops_paper_adv"),
         exit_fractions_adv=_tuple(metrics.get("exit_fractions_adv")),
         warnings=tuple(sorted(record.get("attack_warnings") or {})),
+        cpu_min_per_1000=cost,
+        probed="probe_n" in (record.get("sanity") or {}),
         curve=None
         if not curve
         else SecurityCurve(

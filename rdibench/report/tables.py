@@ -6,6 +6,7 @@ drift apart; only escaping and emphasis differ.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -145,3 +146,26 @@ def pct_text(value: float | None) -> str:
 
 def mflops_text(value: float | None) -> str:
     return MISSING if value is None else f"{value:.2f}"
+
+
+def cost_markdown(summaries: Sequence[ModelSummary]) -> str | None:
+    """What each attack cost, in CPU minutes per 1,000 images (wall time x torch threads): the median over the
+    models and the range; None when no cell recorded it. Probed cells (the probes rerun the attack several
+    times over) are counted apart, and a cell that reused other cells' images costs only its forwards."""
+    rows = []
+    for name in attack_names(summaries):
+        for probed in (False, True):
+            costs = sorted(
+                c.cpu_min_per_1000
+                for s in summaries
+                if (c := s.attack(name)) is not None and c.cpu_min_per_1000 is not None and c.probed == probed
+            )
+            if costs:
+                label = f"{name} (with probes)" if probed else name
+                spread = f"{costs[0]:.2f}-{costs[-1]:.2f}" if len(costs) > 1 else f"{costs[0]:.2f}"
+                rows.append([label, str(len(costs)), f"{statistics.median(costs):.2f}", spread])
+    if not rows:
+        return None
+    lines = [markdown_row(["attack", "models", "CPU min / 1,000 images (median)", "range"])]
+    lines += [markdown_row(["---"] * 4)] + [markdown_row(r) for r in rows]
+    return "\n".join(lines) + "\n"

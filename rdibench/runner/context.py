@@ -205,6 +205,7 @@ def evaluate_record(
         record = cell_record(cell, ctx, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")
     else:
         record = cell_record(cell, ctx, result, None)
+    record["threads"] = torch.get_num_threads()  # with wall_s: the cell's CPU cost (the report's cost table)
     return {**record, "worker": worker} if worker else record
 
 
@@ -213,10 +214,10 @@ def evaluate_in_worker(
 ) -> tuple[dict[str, Any], AdvCache]:
     """Evaluate one cell in a worker process, reporting start and per-batch progress through ``notify``.
 
-    ``reuse`` holds adversarial images that other cells computed: max-average takes its model's single-exit
-    candidates from it, as the in-process run does (same seeds, same images, so the same numbers as
-    recomputing them). With ``keep`` the images this cell computed come back for such reuse. The worker's
-    cache is emptied after the cell, so its memory does not grow from cell to cell.
+    ``reuse`` holds adversarial images that other cells computed (the executors' reuse plan: max-average takes
+    its model's single-exit candidates from it), as the in-process run's cache does (same seeds, same images,
+    so the same numbers as recomputing them). With ``keep`` the images this cell computed come back for such
+    reuse. The worker's cache is emptied after the cell, so its memory does not grow from cell to cell.
     """
     here = where()
     notify(("started", cell.key, here))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rdibench.report.summary import short_label, summarize
-from rdibench.report.tables import build_grid, to_latex, to_markdown
+from rdibench.report.tables import build_grid, cost_markdown, to_latex, to_markdown
 from rdibench.results import worst_case
 from tests.results.factory import ATTACKS, MODELS, failed_cell, model_cells, suite_records
 
@@ -63,3 +63,26 @@ def test_autoattack_gets_a_column_and_flagged_numbers_a_dagger():
 
 def test_no_autoattack_column_without_autoattack_cells():
     assert not any(h.startswith("AutoAttack") for h in build_grid(summarize(suite_records())).headers)
+
+
+def test_cost_table_gives_cpu_minutes_per_thousand_images_and_keeps_probed_cells_apart():
+    records = model_cells("m.a", {"pgd40-average": 0.9, "fgsm": 0.8}, seed=0)
+    records += model_cells("m.b", {"pgd40-average": 0.8, "fgsm": 0.7}, seed=1)
+    assert cost_markdown(summarize(records)) is None  # cells made before threads were recorded
+    for record, (wall, threads) in zip(records, [(1, 1), (60, 2), (6, 1), (1, 1), (120, 2), (12, 2)], strict=True):
+        record.update(wall_s=wall, threads=threads)
+    records[1]["sanity"] = {**records[1].get("sanity", {}), "probe_n": 50}
+    n = records[0]["n"]
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")[1:]
+        for line in cost_markdown(summarize(records)).splitlines()
+    }
+
+    def minutes(wall: float, threads: int) -> str:
+        return f"{wall * threads * 1000 / n / 60:.2f}"
+
+    assert rows["pgd40-average (with probes)"] == ["1", minutes(60, 2), f"{minutes(60, 2)} |"]
+    assert rows["pgd40-average"] == ["1", minutes(120, 2), f"{minutes(120, 2)} |"]
+    median = minutes((6 * 1 + 12 * 2) / 2, 1)
+    assert rows["fgsm"] == ["2", median, f"{minutes(6, 1)}-{minutes(12, 2)} |"]
+    assert "clean" not in rows
