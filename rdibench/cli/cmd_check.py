@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from rdibench.cli.cmd_compare import add_tolerance_args, compare_and_render
-from rdibench.cli.common import add_data_args, add_device_arg, add_models_args, data_roots
+from rdibench.cli.common import acceleration, add_data_args, add_device_arg, add_models_args, data_roots
 from rdibench.cli.progress import RichRunProgress
 from rdibench.evaluation import load_suite
 from rdibench.results import RunDir
@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     RunDir.open(args.against)  # a wrong reference fails now, not after the whole suite has run
     with RichRunProgress(enabled=False if args.quiet else None) as progress:
         result = run_suite(
-            suite, source, data_roots(args), RunOptions(out_root=args.out, progress=progress, device=args.device)
+            suite,
+            source,
+            data_roots(args),
+            RunOptions(out_root=args.out, progress=progress, device=args.device, acceleration=acceleration(args)),
         )
     print(f"new run: {result.path}")
     status = compare_and_render(args.against, result.path, args)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from rdibench.attacks import OBJECTIVES
-from rdibench.cli.common import add_data_args, add_device_arg, add_models_args, data_roots
+from rdibench.cli.common import acceleration, add_data_args, add_device_arg, add_models_args, data_roots
 from rdibench.core.config import parse_fraction
 from rdibench.core.device import resolve_device
 from rdibench.core.errors import ConfigError
@@ -21,6 +21,7 @@ from rdibench.models.catalogue import PUBLISHED
 from rdibench.models.checkpoint import read_card
 from rdibench.models.fetch import fetch
 from rdibench.runner import evaluate_record, prepare
+from rdibench.runner.context import place
 
 # the paper's evaluation attacks (docs/protocol.md §5), used when the command line names no setting
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -135,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     }
     suite = build_suite(flags, source="rdibench eval (command-line settings)", base=Path.cwd())
     ctx, cells = prepare(suite, roots, device=device)
+    ctx.acceleration = acceleration(args)
+    place(ctx)
     record = evaluate_record(cells[0], ctx)
     out = _summary(record)
     if args.format == "json":

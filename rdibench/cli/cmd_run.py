@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rdibench.cli.common import add_data_args, add_device_arg, add_models_args, data_roots
+from rdibench.cli.common import acceleration, add_data_args, add_device_arg, add_models_args, data_roots
 from rdibench.cli.progress import RichRunProgress
 from rdibench.evaluation import load_suite
 from rdibench.runner import ExecutorConfig, RunOptions, run_suite
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 executor=executor,
                 device=args.device,
+                acceleration=acceleration(args),
             ),
         )
     cells = result.manifest["cells"]

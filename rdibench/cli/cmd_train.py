@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="N",
         help="run N iterations instead (milestones scaled; recorded in the recipe, so it is a different model)",
     )
-    add_device_arg(p, "training runs")
+    add_device_arg(p, "training runs", accelerate=False)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from rdibench.core.device import DEVICE_CHOICES
+from rdibench.core.device import DEVICE_CHOICES, Acceleration
 from rdibench.data import DataRoots, resolve_roots
 
 
@@ -19,8 +19,20 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
-def add_device_arg(p: argparse.ArgumentParser, what: str = "cells run") -> None:
+def add_device_arg(p: argparse.ArgumentParser, what: str = "cells run", *, accelerate: bool = True) -> None:
     p.add_argument("--device", default="auto", help=f"where {what}: {DEVICE_CHOICES} (auto: cuda when available)")
+    if accelerate:
+        p.add_argument(
+            "--channels-last", action="store_true", help="NHWC layout for models and images (speed only; GPUs)"
+        )
+        p.add_argument(
+            "--compile", action="store_true", help="torch.compile each model's forward (speed only; compiles first)"
+        )
+
+
+def acceleration(args: argparse.Namespace) -> Acceleration:
+    """The ``--channels-last`` and ``--compile`` settings."""
+    return Acceleration(channels_last=args.channels_last, compile=args.compile)
 
 
 def add_models_args(p: argparse.ArgumentParser) -> None:

@@ -1,10 +1,14 @@
-"""The one reading of a device setting (``--device``, ``device=``): auto, cpu, cuda or cuda:N."""
+"""The one reading of a device setting (``--device``, ``device=``): auto, cpu, cuda or cuda:N; and how models run
+there beyond it (``--channels-last``, ``--compile``)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
+from torch import nn
 
 from rdibench.core.errors import DeviceError
 
@@ -33,3 +37,31 @@ def resolve_device(name: str, *, auto: str | None = None) -> str:
             f"device {name!r} does not exist: this machine has {count} CUDA device(s), cuda:0..{count - 1}"
         )
     return name
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """Speed settings that change how a model runs, never what it computes: numbers agree with a plain run up to
+    floating-point noise. ``channels_last``: NHWC memory layout for the model and the images (what GPU tensor
+    cores want); ``compile``: ``torch.compile`` of each model's forward (compiled once per process, on first use).
+    With an attack's ``precision: bf16`` they make the fast GPU path; on a CPU they are allowed and rarely help."""
+
+    channels_last: bool = False
+    compile: bool = False
+
+    def model(self, model: nn.Module) -> nn.Module:
+        """``model`` set up in place (once: a model already set up by these settings is left as it is)."""
+        if getattr(model, "_rdibench_acceleration", None) == self or self == Acceleration():
+            return model
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.compile:  # the instance's forward: the module keeps its class, attributes and state dict
+            model.forward = torch.compile(model.forward)  # type: ignore[method-assign]
+        model._rdibench_acceleration = self  # type: ignore[assignment]
+        return model
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import torch
 
+from rdibench.core.device import Acceleration
 from rdibench.core.hashing import sha256_json
 from rdibench.data import Dataset
 from rdibench.evaluation import Cell, SuiteConfig, evaluate_cell
@@ -73,18 +74,22 @@ class Context:
     adv_cache: AdvCache = field(default_factory=dict)
     device: str = "cpu"
     """Where cells run: models and data are moved there once per process (:func:`place`)."""
+    acceleration: Acceleration = field(default_factory=Acceleration)
+    """How models run there (channels-last layout, compiled forwards), applied by :func:`place` too."""
 
 
 def place(ctx: Context) -> None:
-    """Move the context's models and images to ``ctx.device`` (a no-op for those already there), once per
-    process: the driver does it for the local executor, each worker for its own copy of the context."""
+    """Move the context's models and images to ``ctx.device`` and set them up by ``ctx.acceleration`` (a no-op
+    for those already done), once per process: the driver does it for the local executor, each worker for its
+    own copy of the context."""
     for m in ctx.models.values():
-        m.ckpt.model.to(ctx.device)
+        ctx.acceleration.model(m.ckpt.model.to(ctx.device))
     moved: dict[int, Dataset] = {}  # models evaluated on one selection share its tensors
     for name, data in ctx.data.items():
-        if data.x.device != torch.device(ctx.device):
+        x = ctx.acceleration.images(data.x.to(ctx.device))
+        if x is not data.x:
             if id(data) not in moved:
-                moved[id(data)] = replace(data, x=data.x.to(ctx.device), y=data.y.to(ctx.device))
+                moved[id(data)] = replace(data, x=x, y=data.y.to(ctx.device))
             ctx.data[name] = moved[id(data)]
 
 

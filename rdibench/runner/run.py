@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from rdibench.core.device import resolve_device
+from rdibench.core.device import Acceleration, resolve_device
 from rdibench.core.errors import ConfigError, ResultsError
 from rdibench.core.files import atomic_write
 from rdibench.core.hashing import sha256_json
@@ -52,6 +52,8 @@ class RunOptions:
     executors keep their workers on the CPU unless a device is named."""
     given: Mapping[str, nn.Module] = field(default_factory=dict)
     """Modules passed in memory (``rdibench.evaluate``), by the suite's model name."""
+    acceleration: Acceleration = field(default_factory=Acceleration)
+    """Channels-last layout and compiled forwards where cells run (speed only; recorded in the manifest)."""
 
 
 def _load_data(suite: SuiteConfig, roots: DataRoots) -> dict[str, Dataset]:
@@ -151,6 +153,7 @@ def _manifest(
         "git": environment.git_state(),
         "versions": environment.versions(),
         **environment.machine(ctx.device),
+        "acceleration": ctx.acceleration.describe(),
         "code_version": ctx.code_version,
         "seed": suite.seed,
         "seeds": {name: m.seed for name, m in ctx.models.items()},
@@ -217,7 +220,9 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     device = resolve_device(options.device, auto=None if local else "cpu")
     # the local executor evaluates in this process; the parallel ones ship a CPU context, each worker moves its own
     ctx, cells = prepare(suite, roots, device=device if local else "cpu", given=options.given)
-    ctx.device = device
+    ctx.device, ctx.acceleration = device, options.acceleration
+    if local:  # the parallel executors' workers set up their own copies (a compiled forward does not pickle)
+        place(ctx)
     position = {c.key: i for i, c in enumerate(cells)}
     suite_keys = [c.key for c in cells]
     if options.only is not None:
