@@ -85,6 +85,6 @@ def test_suites_name_only_registered_rules_and_old_suites_keep_their_hash() -> N
 
 
 def test_committed_cards_without_a_rule_load_as_entropy() -> None:
-    cards = sorted((REPO / "baselines" / "models").glob("*/card.json"))
-    assert cards and all("exit_rule" not in p.read_text() for p in cards)
+    cards = sorted(p for p in (REPO / "baselines" / "models").glob("*/card.json") if "exit_rule" not in p.read_text())
+    assert cards, "the MNIST cards were written before cards named their exit rule"
     assert {read_card(p.parent).exit_rule for p in cards} == {"entropy"}
