@@ -38,7 +38,7 @@ class Adversarial:
 
 
 AdvCache = dict[tuple[str, ...], Adversarial]
-"""Adversarial images by (model sha256, attack signature[, thresholds]): max-average reuses the single-exit
+"""Adversarial images by (model id, attack signature[, rule, thresholds]): max-average reuses the single-exit
 ones, and a one-exit model's average, random, routing and max-average attacks are its single one. The model id
 names the weights, the seed and the images, so a cell's images never depend on which other cells ran."""
 
