@@ -197,6 +197,7 @@ class Trainer:
         """Train to the end of the schedule; on SIGINT/SIGTERM save and raise KeyboardInterrupt."""
         total, r = self.recipe.schedule.iterations, self.recipe
         start = time.monotonic()
+        began, first = start, self.iteration
         bar = _progress_bar() if progress else contextlib.nullcontext()
         with deferred_interrupts() as flag, bar as live:
             task = live.add_task(r.name, total=total, completed=self.iteration, stats="") if live else None
@@ -209,10 +210,17 @@ class Trainer:
                     point = self._point()
                     self.curves.append(point)
                     self.window = self._empty_window()
-                    logger.info("%s iteration %d/%d: %s", r.name, self.iteration, total, _stats(point))
+                    eta = _eta((time.monotonic() - began) / (self.iteration - first) * (total - self.iteration))
+                    logger.info("%s iteration %d/%d: %s, %s left", r.name, self.iteration, total, _stats(point), eta)
                 if self.watch and self.watch.due(self.iteration, total):
                     point = self.watch.measure(self.model, self.iteration, self.device)
-                    logger.info("%s iteration %d: held-out PGD %.2f%%", r.name, self.iteration, 100 * point["score"])
+                    logger.info(
+                        "%s iteration %d: held-out clean %.2f%% (last exit), PGD %.2f%%",
+                        r.name,
+                        self.iteration,
+                        100 * point["clean_acc"][-1],
+                        100 * point["score"],
+                    )
                 stop = flag["signal"] is not None
                 if self.iteration % r.checkpoint_every == 0 or stop:
                     self.wall_time_s += time.monotonic() - start
@@ -247,6 +255,14 @@ def _progress_bar() -> Progress:
         TimeRemainingColumn(),
         console=Console(stderr=True),
     )
+
+
+def _eta(seconds: float) -> str:
+    """``1h05m`` / ``12m`` / ``40s``: the time a log reader can plan with, not a stopwatch."""
+    minutes = round(seconds / 60)
+    if minutes >= 60:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{minutes}m" if minutes else f"{round(seconds)}s"
 
 
 def _stats(point: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@ the store reuses finished runs, and the card carries thresholds and provenance."
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -126,9 +128,14 @@ def test_resume_equals_uninterrupted(
 
 
 def test_watch_keeps_the_best_held_out_weights(
-    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_recipe: Callable[..., TrainRecipe],
+    roots: DataRoots,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Held-out scores forced to fall after the first watch point: the run must end on that point's weights."""
+    """Held-out scores forced to fall after the first watch point: the run must end on that point's weights; the
+    log (what a --quiet background training shows) gives each point's clean and PGD accuracy and the time left."""
     forced = iter([0.9, 0.5, 0.1])
     seen: dict[int, dict[str, torch.Tensor]] = {}
     real = HeldOutWatch._point
@@ -139,8 +146,12 @@ def test_watch_keeps_the_best_held_out_weights(
 
     monkeypatch.setattr(HeldOutWatch, "_point", point)
     attack = {"algorithm": "pgd", "eps": 0.1, "steps": 2, "step_size": 0.05}
-    run_dir = train(make_recipe(watch={"every": 3, "n": 32, "attack": attack}), out_dir=tmp_path, data_roots=roots)
+    with caplog.at_level(logging.INFO, logger="rdibench.training.loop"):
+        run_dir = train(make_recipe(watch={"every": 3, "n": 32, "attack": attack}), out_dir=tmp_path, data_roots=roots)
     watch = read_card(run_dir).training["watch"]
+    clean = 100 * watch["curve"][1]["clean_acc"][-1]
+    assert f"iteration 6: held-out clean {clean:.2f}% (last exit), PGD 50.00%" in caplog.text
+    assert re.search(r"iteration \d+/8: loss [\d.]+ .* left", caplog.text)
     assert [(p["iteration"], p["score"]) for p in watch["curve"]] == [(3, 0.9), (6, 0.5), (8, 0.1)]
     assert watch["selected_iteration"] == 3 and watch["attack"] == "PGD-2, eps 0.1, step 0.05"
     assert len(watch["curve"][0]["adv_acc"]) == 1 and 0 <= watch["curve"][0]["clean_acc"][0] <= 1
