@@ -110,6 +110,8 @@ def _load_models(
 
 
 def _cache_key(cell: Cell, ctx: Context) -> str:
+    """Everything a cell's numbers depend on, floating-point noise included: a cell computed on another kind of
+    device or under other speed settings is computed again, not passed off as this run's."""
     m = ctx.models[cell.model.name]
     return sha256_json(
         {
@@ -123,6 +125,8 @@ def _cache_key(cell: Cell, ctx: Context) -> str:
             "batch": ctx.suite.batch_size,
             "sanity": ctx.suite.sanity.model_dump(),
             "code": ctx.code_version,
+            "device": ctx.device.split(":")[0],  # cuda:0 and cuda:1 compute alike
+            "acceleration": ctx.acceleration.describe(),
         }
     )
 

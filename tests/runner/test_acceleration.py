@@ -46,6 +46,20 @@ def test_channels_last_gives_the_plain_numbers_and_is_recorded(tiny: Path, plain
     assert plain.manifest["acceleration"] == {"channels_last": False, "compile": False}
 
 
+def test_a_cell_cached_by_a_plain_run_is_not_reused_under_other_speed_settings(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cell cache is keyed by the speed settings too: their floating-point noise can move an attacked
+    image across the decision boundary, so a plain run's cells are computed again with --channels-last."""
+    monkeypatch.setenv("RDIBENCH_CACHE", str(tmp_path / "cache"))
+    runs = (((), False), ((), True), (("--channels-last",), False), (("--channels-last",), True))
+    for i, (flags, cached) in enumerate(runs):
+        out = tmp_path / f"run{i}"
+        assert main(["run", str(tiny), "--quiet", "--device", "cpu", "--out", str(out), *flags]) == 0
+        cells = RunDir.open(next(out.glob("*/*"))).cells()
+        assert all(bool(c.get("cached")) is cached for c in cells), (flags, cached)
+
+
 @pytest.mark.slow
 def test_compile_gives_the_plain_numbers(tiny: Path, plain: RunDir, tmp_path: Path) -> None:
     run = _run(tiny, tmp_path, "--compile", "--channels-last")
