@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
+from rdibench.report.tables import markdown_row
 from rdibench.results.page import describe, number
 
 NOT_RECORDED = "not recorded"
@@ -42,6 +43,23 @@ def model_facts(entry: Mapping[str, Any], seed: Any, data: Mapping[str, Any] | N
     if card.get("notes"):
         rows.append(("notes", str(card["notes"])))
     return rows
+
+
+def budget_markdown(manifest: Mapping[str, Any]) -> str | None:
+    """One row per model of the run: its defence and what training it cost (its source, when it was trained
+    elsewhere), so a table's numbers are never read apart from the budget behind them; None without models."""
+    models = manifest.get("models") or {}
+    if not models:
+        return None
+    lines = [markdown_row(["Model", "Defence", "Training budget"]), markdown_row(["---"] * 3)]
+    for name, entry in models.items():
+        card = entry.get("card") or {}
+        if card.get("training"):
+            budget = training_budget(card["training"])
+        else:
+            budget = f"not trained here: {card.get('source') or 'source not recorded'}"
+        lines.append(markdown_row([name, card.get("defence") or NOT_RECORDED, budget]))
+    return "\n".join(lines) + "\n"
 
 
 def training_budget(training: Mapping[str, Any] | None) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from rdibench.report.cards import budget_markdown
 from rdibench.report.html import report_html
 from rdibench.report.leaderboard import leaderboard_entries
 from rdibench.report.plots import exit_fractions_png, plot_name, security_curve_png, tradeoff_png
@@ -69,6 +70,8 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
     section = (
         f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{to_markdown(build_grid(summaries))}\n{provenance}\n"
     )
+    if (budgets := budget_markdown(m)) is not None:
+        section += f"\nThe models and what training them cost:\n\n{budgets}"
     if (cost := cost_markdown(summaries)) is not None:
         section += f"\nCost of each attack (CPU minutes per 1,000 images):\n\n{cost}"
     if beside is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rdibench.report import report_markdown, write_report
+from rdibench.report.cards import budget_markdown
 from tests.results.factory import ATTACKS, MODELS, failed_cell, make_run, suite_records
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -51,3 +52,25 @@ def test_run_with_only_failed_cells_still_reports(tmp_path):
     run = make_run(tmp_path, [failed_cell("m.a", "pgd40-average")])
     names = {p.name for p in write_report(run)}
     assert "tradeoff.png" not in names and {"table.md", "leaderboard.json", "report.html"} <= names
+
+
+def test_the_readme_section_says_what_each_model_cost_to_train(tmp_path):
+    """A trained model's row gives its iterations, wall time and device; a model with no training record says so."""
+    run = make_run(tmp_path, suite_records())
+    section = report_markdown(run)
+    assert "The models and what training them cost:" in section
+    assert all(f"| {m} | not recorded | not trained here: source not recorded |" in section for m in MODELS)
+    training = {"iterations": 10560, "wall_time_s": 5578.0, "device": "cpu", "seed": 0,
+                "recipe": {"name": "cifar-resnet38-fastat", "batch_size": 128, "optimizer": {"kind": "sgd", "lr": 0.2}},
+                "recipe_hash": "765bdfa5edee" + "0" * 52}  # fmt: skip
+    trained = {"source": "rdibench train", "defence": "fast-at", "training": training}
+    published = {"source": "published", "training": None}
+    manifest = {"models": {"resnet38.fastat": {"card": trained}, "authors": {"card": published}}}
+    table = budget_markdown(manifest)
+    assert table is not None and len(table.strip().splitlines()) == 4
+    assert (
+        "| resnet38.fastat | fast-at | 10560 iterations, batch 128, sgd lr 0.2, 1.55 h wall time on "
+        "cpu, seed 0, recipe cifar-resnet38-fastat (765bdfa5edee) |" in table
+    )
+    assert "| authors | not recorded | not trained here: published |" in table
+    assert budget_markdown({"models": {}}) is None
