@@ -58,6 +58,19 @@ def resolve_model(
     return load_checkpoint(train(recipe, store=cache / "checkpoints", data_roots=roots, progress=False))
 
 
+def untrained_exits(spec: ModelSpec, cache: Path, stores: list[Path] | None = None) -> int | None:
+    """The exit count of a recipe model that neither ``stores`` nor the cache holds trained (loading it would
+    train it), read from its recipe without training; None for every other model."""
+    if spec.recipe is None:
+        return None
+    from rdibench.training import find_trained, load_recipe, plan
+
+    recipe = load_recipe(spec.recipe)
+    if find_trained(recipe, [*(stores or []), cache / "checkpoints"]) is not None:
+        return None
+    return plan(recipe).num_exits
+
+
 def _user_model(
     spec: ModelSpec, data: Dataset | None, folder: Path | None, where: str, module: nn.Module | None
 ) -> Checkpoint:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +25,7 @@ from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.evaluation import Cell, SuiteConfig, expand
-from rdibench.evaluation.sources import resolve_model
+from rdibench.evaluation.sources import resolve_model, untrained_exits
 from rdibench.evaluation.thresholds import resolve_thresholds
 from rdibench.flops import exit_costs
 from rdibench.models.fetch import fetch
@@ -76,10 +76,13 @@ def _load_models(
     cache: Path,
     device: str,
     given: Mapping[str, nn.Module],
+    skip: set[str],
 ) -> dict[str, LoadedModel]:
-    """Every model on ``device`` (and ``data`` with it), with its thresholds and per-exit costs."""
+    """Every model but ``skip`` on ``device`` (and ``data`` with it), with its thresholds and per-exit costs."""
     out = {}
     for spec in suite.models:
+        if spec.name in skip:
+            continue
         ckpt = resolve_model(
             spec,
             cache,
@@ -179,21 +182,45 @@ def _manifest(
 
 
 def prepare(
-    suite: SuiteConfig, roots: DataRoots, *, device: str = "cpu", given: Mapping[str, nn.Module] | None = None
+    suite: SuiteConfig,
+    roots: DataRoots,
+    *,
+    device: str = "cpu",
+    given: Mapping[str, nn.Module] | None = None,
+    only: Sequence[str] = (),
 ) -> tuple[Context, list[Cell]]:
     """Load the data and models of a suite onto ``device`` (a resolved one: cpu, cuda, cuda:N), resolve
     thresholds and costs there, and expand the cells in run order. ``given``: modules passed in memory.
 
     Published models are fetched first, so a file that cannot be had stops the run before any data is read.
+    ``only``: the ``--only`` patterns. A recipe model none of them can select is not trained just to be left
+    out: it is not loaded, and its cells (expanded from its recipe) stay pending for a later ``--resume``.
     """
+    deferred = {
+        spec.name: exits
+        for spec in suite.models
+        if only
+        and not _may_select(spec.name, only)
+        and (exits := untrained_exits(spec, roots.cache, list(suite.stores))) is not None
+    }
     for spec in suite.models:
         if spec.published is not None:
             fetch(spec.published, roots)
     data = _load_data(suite, roots)
     ctx = Context(suite, data, {}, environment.code_version(), roots.cache, device=device)
     place(ctx)  # the data, before thresholds are fitted on it
-    ctx.models.update(_load_models(suite, ctx.data, roots, roots.cache, device, given or {}))
-    return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()})
+    ctx.models.update(_load_models(suite, ctx.data, roots, roots.cache, device, given or {}, skip=set(deferred)))
+    return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()} | deferred)
+
+
+def _only_patterns(only: str | None) -> list[str]:
+    return [p for p in (only or "").split(",") if p]
+
+
+def _may_select(model: str, patterns: Sequence[str]) -> bool:
+    """Whether some ``--only`` pattern can match a cell key ``model|attack`` of ``model``: a key holds one
+    ``|``, so a pattern's text before its own ``|`` must match the model name; one without ``|`` may match any."""
+    return any("|" not in p or fnmatch.fnmatch(model, p.split("|", 1)[0]) for p in patterns)
 
 
 def _open_run(
@@ -204,11 +231,16 @@ def _open_run(
         manifest = _manifest(suite, source, ctx, executor, options.notes)
         return RunDir.create(options.out_root or suite.output, suite.name, suite.config_hash(), manifest)
     run = RunDir.open(options.resume)
-    if run.manifest.get("config_hash") != suite.config_hash():
+    recorded = run.manifest
+    if recorded.get("config_hash") != suite.config_hash():
         raise ResultsError(
             f"{options.resume} was made by a different version of this suite (config hash "
-            f"{run.manifest.get('config_hash', '?')[:8]} vs {suite.config_hash()[:8]}); start a new run instead"
+            f"{recorded.get('config_hash', '?')[:8]} vs {suite.config_hash()[:8]}); start a new run instead"
         )
+    # models an earlier --only left unloaded enter the manifest when they are first loaded; recorded ones stay
+    fresh = _manifest(suite, source, ctx, executor, options.notes)
+    if any(name not in (recorded.get("models") or {}) for name in fresh["models"]):
+        run.update_manifest(**{key: fresh[key] | (recorded.get(key) or {}) for key in ("models", "seeds", "data")})
     return run
 
 
@@ -223,14 +255,14 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     local = executor.config.kind == "local"
     device = resolve_device(options.device, auto=None if local else "cpu")
     # the local executor evaluates in this process; the parallel ones ship a CPU context, each worker moves its own
-    ctx, cells = prepare(suite, roots, device=device if local else "cpu", given=options.given)
+    patterns = _only_patterns(options.only)
+    ctx, cells = prepare(suite, roots, device=device if local else "cpu", given=options.given, only=patterns)
     ctx.device, ctx.acceleration = device, options.acceleration
     if local:  # the parallel executors' workers set up their own copies (a compiled forward does not pickle)
         place(ctx)
     position = {c.key: i for i, c in enumerate(cells)}
     suite_keys = [c.key for c in cells]
     if options.only is not None:
-        patterns = [p for p in options.only.split(",") if p]
         cells = [c for c in cells if any(fnmatch.fnmatch(c.key, p) for p in patterns)]
         if not cells:
             shown = ", ".join(suite_keys[:6]) + (", ..." if len(suite_keys) > 6 else "")

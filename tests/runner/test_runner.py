@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from rdibench.cli.main import main
 from rdibench.core.errors import ResultsError
 from rdibench.report import report_markdown
 from rdibench.results import RunDir
 from tests.runner.conftest import write_suite
+from tests.training.conftest import TINY
 
 FILES = ["manifest.json", "cells.jsonl", "metrics.csv", "table.md", "table.tex", "leaderboard.json", "report.html"]
 
@@ -115,6 +117,34 @@ def test_an_only_run_lists_its_pending_cells_until_resume_finishes_it(
     manifest = RunDir.open(run_dir).manifest
     assert manifest["pending_cells"] == [] and manifest["cells"]["pending"] == 0
     assert "Partial run" not in report_markdown(run_dir)
+
+
+def test_an_only_run_does_not_train_the_recipe_models_it_leaves_out(
+    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recipe model no --only pattern can select is neither trained nor loaded: its cells stay pending, and
+    the --resume that selects it trains it and adds its card to the manifest."""
+    recipe = tmp_path / "tiny-recipe.yaml"
+    recipe.write_text(yaml.safe_dump(TINY, sort_keys=False))
+    suite = tmp_path / "mixed.yaml"
+    suite.write_text(
+        "name: mixed\nseed: 7\ndata: {dataset: mnist, n: 16}\nbatch_size: 16\nsanity: {probe_first_attack: false}\n"
+        f"models:\n  - {{name: rdi, checkpoint: {tiny_ckpt}}}\n  - {{name: trained, recipe: {recipe.name}}}\n"
+        "attacks:\n  - {name: clean}\n  - {name: fgsm, algorithm: fgsm, objective: average, params: {eps: 0.3}}\n"
+    )
+    store = tmp_path / "cache" / "checkpoints"
+    _, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r"), "--only", "rdi|*"], tmp_path, capsys)
+    run_dir = out.splitlines()[-1]
+    manifest = RunDir.open(run_dir).manifest
+    assert not store.exists() or not any(store.iterdir())  # nothing was trained
+    assert set(manifest["models"]) == {"rdi"} and manifest["pending_cells"] == ["trained|clean", "trained|fgsm"]
+    code, _, err = _run_cli(["run", str(suite), "--resume", run_dir], tmp_path, capsys)
+    assert code == 0, err
+    manifest = RunDir.open(run_dir).manifest
+    assert set(manifest["models"]) == set(manifest["seeds"]) == set(manifest["data"]) == {"rdi", "trained"}
+    assert manifest["models"]["trained"]["card"]["training"]["recipe"]["name"] == "tiny"
+    assert manifest["pending_cells"] == [] and len(RunDir.open(run_dir).cells()) == 4
+    assert [d.name.split("-")[0] for d in store.iterdir()] == ["tiny"]
 
 
 def test_resume_refuses_a_changed_suite(tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
