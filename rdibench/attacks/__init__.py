@@ -5,7 +5,7 @@ from __future__ import annotations
 from rdibench.attacks.adapters import ArtAttack, AutoAttackAdapter, ExitView, TorchattacksAttack, view_for
 from rdibench.attacks.algorithms import ALGORITHMS, APGD, FGSM, PGD, WRM
 from rdibench.attacks.base import Attack, AttackParams, attack_mode, project_linf
-from rdibench.attacks.factory import list_attacks, make_attack
+from rdibench.attacks.factory import is_single_step, list_attacks, make_attack
 from rdibench.attacks.maxavg import max_average, select_max_average, single_candidates
 from rdibench.attacks.objectives import (
     OBJECTIVES,
@@ -43,6 +43,7 @@ __all__ = [
     "SoftRouting",
     "TorchattacksAttack",
     "attack_mode",
+    "is_single_step",
     "list_attacks",
     "make_attack",
     "make_objective",

@@ -69,6 +69,9 @@ class Attack:
     name: ClassVar[str] = "attack"
     Params: ClassVar[type[AttackParams]] = AttackParams
     norm: ClassVar[str] = "Linf"
+    single_step: ClassVar[bool] = False
+    """One gradient step: at an unbounded radius the step lands on a corner of the box, which need not fool the
+    model, so the sanity probes do not ask it to break every image and prefer an iterative attack to probe."""
 
     def __init__(
         self,

@@ -45,6 +45,12 @@ def make_attack(algorithm: str, params: Mapping[str, Any] | None = None) -> Atta
     )
 
 
+def is_single_step(algorithm: str) -> bool:
+    """Whether the built-in attack ``algorithm`` takes one gradient step (:attr:`Attack.single_step`); library
+    attacks are not inspected, so they count as iterative."""
+    return algorithm in ALGORITHMS and ALGORITHMS.get(algorithm).single_step
+
+
 def list_attacks(pattern: str = "*") -> list[str]:
     """Every attack name :func:`make_attack` accepts, library classes included (imports the libraries)."""
     names = [*ALGORITHMS.names(), AutoAttackAdapter.name]

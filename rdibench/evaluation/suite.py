@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from rdibench.attacks import OBJECTIVES, Objective, make_objective
+from rdibench.attacks import OBJECTIVES, Objective, is_single_step, make_objective
 from rdibench.attacks.adapters import ViewAttack, view_of
 from rdibench.core.config import Loc, load_yaml, validate
 from rdibench.core.errors import ConfigError, RdibenchError
@@ -105,9 +105,11 @@ def _objective(cell: Cell) -> type[Objective]:
 def probed(cells: list[Cell], default: bool) -> list[Cell]:
     """One model's cells (in run order) with ``probe`` decided: an attack's own ``probe`` wins; unset, it is
     on for the first cell that attacks accuracy when ``default`` is, else off (an attack on compute, such
-    as slowdown, has no accuracy for eps=1 to break)."""
+    as slowdown, has no accuracy for eps=1 to break), and on an iterative attack when the model has one
+    (one step need not break everything at eps=1: :attr:`rdibench.attacks.Attack.single_step`)."""
     eligible = [i for i, c in enumerate(cells) if c.attack.algorithm != CLEAN and _objective(c).needs_labels]
-    first = eligible[0] if default and eligible else None
+    iterative = [i for i in eligible if not is_single_step(cells[i].attack.algorithm)]
+    first = (iterative or eligible)[0] if default and eligible else None
     out = []
     for i, c in enumerate(cells):
         probe = i == first if c.attack.probe is None else c.attack.probe

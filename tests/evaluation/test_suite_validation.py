@@ -93,6 +93,19 @@ def test_probes_run_by_default_on_each_models_first_attack(tmp_path: Path, extra
     assert all(c.attack.probe is not None for c in cells)
 
 
+FGSM = "  - {name: fgsm, algorithm: fgsm, objective: average, params: {eps: 0.3}}\n"
+
+
+def test_the_default_probes_prefer_an_iterative_attack_to_one_step(tmp_path: Path) -> None:
+    """FGSM before PGD: PGD is probed (one step at eps=1 need not break everything); FGSM alone is probed."""
+    first = GOOD.replace("  - name: pgd\n", FGSM + "  - name: pgd\n")
+    suite, _ = load_suite(_write(tmp_path, first))
+    assert [c.attack_name for c in expand(suite, {"m": 1}) if c.attack.probe] == ["pgd-e0"]
+    alone = GOOD[: GOOD.index("  - name: pgd\n")] + FGSM
+    suite, _ = load_suite(_write(tmp_path, alone))
+    assert [c.attack_name for c in expand(suite, {"m": 1}) if c.attack.probe] == ["fgsm"]
+
+
 def test_an_attack_may_turn_the_default_probes_off(tmp_path: Path) -> None:
     suite, _ = load_suite(_write(tmp_path, GOOD.replace("    exit: all\n", "    exit: all\n    probe: false\n")))
     assert not any(c.attack.probe for c in expand(suite, {"m": 3}))

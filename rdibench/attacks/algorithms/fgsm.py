@@ -37,6 +37,7 @@ class FGSM(Attack):
 
     name: ClassVar[str] = "fgsm"
     Params = FGSMParams
+    single_step = True
     params: FGSMParams
 
     def perturb(
