@@ -12,7 +12,7 @@ from rdibench.report.leaderboard import leaderboard_entries
 from rdibench.report.plots import exit_fractions_png, plot_name, security_curve_png, tradeoff_png
 from rdibench.report.published import beside_markdown, load_published
 from rdibench.report.summary import summarize
-from rdibench.report.tables import build_grid, cost_markdown, to_latex, to_markdown
+from rdibench.report.tables import build_grid, cost_markdown, strength_grid, to_latex, to_markdown
 from rdibench.results import RunDir, write_metrics
 
 REPORT_HTML = "report.html"
@@ -70,6 +70,8 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
     section = (
         f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{to_markdown(build_grid(summaries))}\n{provenance}\n"
     )
+    if (strength := strength_grid(summaries)) is not None:
+        section += f"\nThe paper-style number beside the strongest evaluation:\n\n{to_markdown(strength)}"
     if (budgets := budget_markdown(m)) is not None:
         section += f"\nThe models and what training them cost:\n\n{budgets}"
     if (cost := cost_markdown(summaries)) is not None:

@@ -11,6 +11,8 @@ from rdibench.results import WorstCase, is_attack, worst_case
 
 AUTOATTACK = "autoattack"
 """The AutoAttack adapter's algorithm name (a cell's ``attack_family``)."""
+PAPER_ALGORITHM = "pgd"
+"""The attack the paper's tables report (docs/protocol.md §5)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class AttackResult:
     attack: str
     family: str | None
     ok: bool
+    objective: str | None
     eps: float | None
     norm: str | None
     ata: float | None
@@ -82,6 +85,18 @@ class ModelSummary:
     def autoattack(self, norm: str = "Linf") -> AttackResult | None:
         """The strongest AutoAttack cell (lowest ATA) in threat model ``norm``: RobustBench's ``autoattack_acc``."""
         measured = [a for a in self.attacks if a.is_autoattack and a.norm == norm and a.ata is not None]
+        return min(measured, key=lambda a: a.ata or 0.0) if measured else None
+
+    def paper_style(self) -> AttackResult | None:
+        """The paper's headline number (Hu et al. 2020): PGD on the max-average objective for a multi-exit
+        model, PGD on the only exit of a static one; the first such measured cell in suite order."""
+        headline = "max_average" if len(self.exit_fractions_clean or ()) > 1 else "single"
+        found = (a for a in self.attacks if a.family == PAPER_ALGORITHM and a.objective == headline)
+        return next((a for a in found if a.ata is not None), None)
+
+    def strongest(self) -> AttackResult | None:
+        """The one attack with the lowest ATA (ties: the first in suite order)."""
+        measured = [a for a in self.attacks if a.ata is not None]
         return min(measured, key=lambda a: a.ata or 0.0) if measured else None
 
     @property
@@ -164,6 +179,7 @@ def _attack_result(record: Mapping[str, Any]) -> AttackResult:
         attack=record["attack"],
         family=record.get("attack_family"),
         ok=ok,
+        objective=record.get("objective"),
         eps=None if eps is None else float(eps),
         norm=params.get("norm"),
         ata=metrics.get("ata"),

@@ -61,6 +61,40 @@ def build_grid(summaries: Sequence[ModelSummary]) -> Grid:
     return Grid(headers, rows, table_notes(summaries))
 
 
+def strength_grid(summaries: Sequence[ModelSummary]) -> Grid | None:
+    """Each model's paper-style number beside the strongest evaluation of the run: the lowest single attack,
+    AutoAttack (L-inf) and the per-sample worst case; None when no model has a paper-style cell."""
+    if all(s.paper_style() is None for s in summaries):
+        return None
+    headers = ["Model", "TA (%)", "Paper-style ATA (%)", "Strongest attack", "Its ATA (%)", "AutoAttack (%)"]
+    headers += ["Worst-case ATA (%)", "Paper-style minus worst case (points)"]
+    rows = []
+    for s in summaries:
+        paper, strongest = s.paper_style(), s.strongest()
+        worst = s.worst.acc if s.worst else None
+        gap = MISSING if paper is None or paper.ata is None or worst is None else f"{100 * (paper.ata - worst):.2f}"
+        rows.append(
+            [
+                s.model,
+                pct_text(s.ta),
+                MISSING if paper is None else f"{_ata(paper)} ({paper.attack})",
+                MISSING if strongest is None else strongest.attack,
+                _ata(strongest),
+                _ata(s.autoattack()),
+                MISSING if worst is None else pct_text(worst),
+                gap,
+            ]
+        )
+    notes = [
+        Note(
+            "Paper-style: the number the paper reports, PGD on the max-average objective for a multi-exit model and "
+            "PGD on the only exit of a static one. Strongest attack: the one attack of the row with the lowest ATA. "
+            "Worst case: a sample counts as robust only if it survives every attack of its row."
+        )
+    ]
+    return Grid(headers, rows, notes)
+
+
 def _ata(result: AttackResult | None) -> str:
     if result is None:
         return MISSING

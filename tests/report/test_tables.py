@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rdibench.report.summary import short_label, summarize
-from rdibench.report.tables import build_grid, cost_markdown, to_latex, to_markdown
+from rdibench.report.tables import build_grid, cost_markdown, strength_grid, to_latex, to_markdown
 from rdibench.results import worst_case
 from tests.results.factory import ATTACKS, MODELS, failed_cell, model_cells, suite_records
 
@@ -86,3 +86,24 @@ def test_cost_table_gives_cpu_minutes_per_thousand_images_and_keeps_probed_cells
     median = minutes((6 * 1 + 12 * 2) / 2, 1)
     assert rows["fgsm"] == ["2", median, f"{minutes(6, 1)}-{minutes(12, 2)} |"]
     assert "clean" not in rows
+
+
+def test_the_paper_style_number_stands_beside_the_strongest_evaluation():
+    """Max-average PGD is an RDI-Net's paper-style number, PGD on the only exit a static model's; beside it the
+    lowest single attack, AutoAttack and the worst case, and how far the paper-style number overstates."""
+    records = model_cells("m.rdi", {"pgd40-max_average": 0.8, "pgd40-routing": 0.6, "autoattack-routed": 0.65}, seed=0)
+    static = model_cells("m.static", {"fgsm-average": 0.9, "pgd40-single": 0.85}, seed=1)
+    for r in static:
+        r["metrics"]["exit_fractions_clean"] = [1.0]
+    records += static
+    grid = strength_grid(summarize(records))
+    assert grid is not None
+    rdi, flat = grid.rows
+    ata = {r["key"]: 100 * r["metrics"]["ata"] for r in records}
+    worst = {m: 100 * w.acc for m, w in worst_case(records).items()}
+    strongest = min(("pgd40-max_average", "pgd40-routing", "autoattack-routed"), key=lambda a: ata[f"m.rdi|{a}"])
+    assert rdi[2] == f"{ata['m.rdi|pgd40-max_average']:.2f} (pgd40-max_average)" and rdi[3] == strongest
+    assert rdi[5] == f"{ata['m.rdi|autoattack-routed']:.2f}" and rdi[6] == f"{worst['m.rdi']:.2f}"
+    assert rdi[7] == f"{ata['m.rdi|pgd40-max_average'] - worst['m.rdi']:.2f}"
+    assert flat[2] == f"{ata['m.static|pgd40-single']:.2f} (pgd40-single)" and flat[5] == "n/a"
+    assert strength_grid(summarize(model_cells("m.a", {"fgsm-average": 0.9}, seed=2))) is None
