@@ -87,7 +87,7 @@ def evaluate_cell(
     """TA, ATA (routed and per exit), exit fractions and MFlops clean and adversarial, norms, sanity checks;
     the attack's own reliability warnings; with ``spec.probe``, the probes and the security curve. Inputs
     leave where exit ``rule`` with ``thresholds`` sends them (entropy, the paper's, unless told)."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model.eval()
     n_exits = model.num_exits
     clean = outcome(model, x, y, thresholds, rule, batch_size)
@@ -147,6 +147,7 @@ def evaluate_cell(
         "attack_warnings": warnings,
         **({"security_curve": curve} if curve else {}),
         "wall_s": time.perf_counter() - start,
+        "cpu_s": time.process_time() - cpu_start,  # what the cell cost, however busy the machine was
     }
     return CellResult(record, clean.correct, adv.correct, clean.exits, adv.exits)
 

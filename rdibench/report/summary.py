@@ -32,8 +32,9 @@ class AttackResult:
     """Reliability checks the attack flagged (AutoAttack's: ``square_sr``, ``zero_gradients``...), by name."""
     curve: SecurityCurve | None = None
     cpu_min_per_1000: float | None = None
-    """What the cell cost: wall time x torch threads per 1,000 images, probes included; None when the cell did
-    not record its threads (runs made before it did) or failed."""
+    """What the cell cost in CPU minutes per 1,000 images, probes included: the process CPU time it recorded (right
+    on a busy machine too), else wall time x torch threads (cells made before cpu_s was); None when it failed or
+    recorded neither."""
     probed: bool = False
 
     @property
@@ -174,7 +175,8 @@ def _attack_result(record: Mapping[str, Any]) -> AttackResult:
     eps = params.get("eps")
     curve = record.get("security_curve") if ok else None
     wall, threads, n = record.get("wall_s"), record.get("threads"), record.get("n")
-    cost = wall * threads * 1000 / n / 60 if ok and wall is not None and threads and n else None
+    cpu = record.get("cpu_s", wall * threads if wall is not None and threads else None)
+    cost = cpu * 1000 / n / 60 if ok and cpu is not None and n else None
     return AttackResult(
         attack=record["attack"],
         family=record.get("attack_family"),

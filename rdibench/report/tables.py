@@ -183,7 +183,7 @@ def mflops_text(value: float | None) -> str:
 
 
 def cost_markdown(summaries: Sequence[ModelSummary]) -> str | None:
-    """What each attack cost, in CPU minutes per 1,000 images (wall time x torch threads): the median over the
+    """What each attack cost, in CPU minutes per 1,000 images (each cell's process CPU time): the median over the
     models and the range; None when no cell recorded it. Probed cells (the probes rerun the attack several
     times over) are counted apart, and a cell that reused other cells' images costs only its forwards."""
     rows = []

@@ -48,6 +48,7 @@ def test_an_honest_attack_passes_its_probes_and_draws_a_falling_curve(data: Data
     checks, curve = record["sanity"], record["security_curve"]
     assert not failed_checks(checks), checks
     assert {"unbounded_breaks_all", "more_steps_not_better", "curve_not_rising"} <= set(checks)
+    assert 0 < record["cpu_s"] <= record["wall_s"] * torch.get_num_threads() + 0.5  # the cell's own CPU time
     assert curve["eps"] == sorted(curve["eps"]) and curve["eps"][0] == 0.0 and curve["norm"] == "Linf"
     assert curve["eps"][1:] == pytest.approx([0.15, 0.3, 0.45])  # the suite's multiples of eps
     assert curve["acc"][0] == record["metrics"]["ta_per_exit"][0]  # eps 0: the clean images (probe_n = n here)

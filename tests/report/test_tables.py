@@ -86,6 +86,9 @@ def test_cost_table_gives_cpu_minutes_per_thousand_images_and_keeps_probed_cells
     median = minutes((6 * 1 + 12 * 2) / 2, 1)
     assert rows["fgsm"] == ["2", median, f"{minutes(6, 1)}-{minutes(12, 2)} |"]
     assert "clean" not in rows
+    records[4]["cpu_s"] = 30.0  # the process CPU time a cell records wins over wall x threads (a starved cell)
+    line = next(x for x in cost_markdown(summarize(records)).splitlines() if x.startswith("| pgd40-average |"))
+    assert line.split(" | ")[2] == minutes(30, 1)
 
 
 def test_the_paper_style_number_stands_beside_the_strongest_evaluation():
