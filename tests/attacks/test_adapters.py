@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from rdibench.attacks import (
     ExitView,
@@ -19,6 +20,7 @@ from rdibench.attacks import (
     view_for,
 )
 from rdibench.attacks.adapters import View
+from rdibench.core.device import Acceleration
 from rdibench.core.errors import ConfigError
 from rdibench.core.seeding import make_generator
 from rdibench.data import Dataset
@@ -158,3 +160,37 @@ def test_autoattack_checks_are_recorded_not_printed(
     assert "probability distribution" in attack.warnings["range_output"][0]
     assert not [r for r in caplog.records if r.name == "auto-attack"] and not capsys.readouterr().err
     assert make_attack("autoattack", {"eps": 0.3}).describe()["checks"][-1] == "square_sr"
+
+
+def _rgb_two_exit_model() -> MultiExitNet:
+    """Three input channels: with one channel NHWC and NCHW strides coincide and the layout is never exercised."""
+
+    def head() -> nn.Module:
+        return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10))
+
+    segments = [nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()) for _ in range(2)]
+    segments[1][0] = nn.Conv2d(8, 8, 3, padding=1)
+    return MultiExitNet(segments, [head(), head()], arch="rgb", input_shape=(3, 16, 16)).eval()
+
+
+@pytest.mark.parametrize(
+    ("attack_name", "settings"),
+    [
+        *((name, settings) for name, settings in LIBRARY_ATTACKS.items() if name != "autoattack"),
+        ("autoattack", {"eps": 0.1, "version": "custom", "attacks": ["apgd-t"], "seed": 0}),
+    ],
+)
+def test_library_attacks_take_channels_last_images(attack_name: str, settings: dict[str, Any]) -> None:
+    """--channels-last hands attacks NHWC images from a NHWC model; AutoAttack's APGD-T once failed on them
+    (its gradient check flattens with .view)."""
+    torch.manual_seed(0)
+    fast = Acceleration(channels_last=True)
+    model = fast.model(_rgb_two_exit_model())
+    x = fast.images(torch.rand(8, 3, 16, 16))
+    assert not x.is_contiguous()
+    routing = make_objective("routing", num_exits=2, thresholds=(0.5,))
+    with torch.no_grad():  # labels the model gets right, so AutoAttack attacks every image
+        y = view_for(model, routing)(x).argmax(1)
+    x_adv = make_attack(attack_name, settings)(model, x, y, routing, generator=make_generator(1))
+    assert x_adv.shape == x.shape and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (x_adv - x).abs().max() <= settings["eps"] + 1e-6

@@ -62,7 +62,9 @@ class ViewAttack(Attack):
         grads = [(p, p.grad) for p in model.parameters()]
         try:
             with seeded_global_rngs(generator) as seed, self.autocast(x.device):
-                x_adv = self.run(view, x, y, seed)
+                # Libraries flatten with .view, which refuses --channels-last (NHWC) images and gradients:
+                # they get standard-layout images, whose gradient keeps that layout through a NHWC model.
+                x_adv = self.run(view, x.contiguous(), y, seed)
         finally:
             for p, grad in grads:
                 p.grad = grad
