@@ -7,8 +7,9 @@ the same key, so how images are made, seeded and cached lives in one place.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -27,14 +28,21 @@ white-box attacks, a randomised defence...); empty when nothing was flagged."""
 
 @dataclass(frozen=True)
 class Adversarial:
-    """Adversarial images for a selection and the warnings the attack raised while making them."""
+    """Adversarial images for a selection and the warnings the attack raised while making them.
+
+    ``cpu_s``: the process CPU seconds making them took, wherever that was; ``reused_cpu_s``: the part of it spent
+    by other cells, whose images this one took from the cache. Why both: a cell that reuses images costs only its
+    forwards, yet what the attack costs is what making its images cost, so a cost table charges it the reused part.
+    """
 
     images: torch.Tensor
     warnings: Warnings = field(default_factory=dict)
+    cpu_s: float = 0.0
+    reused_cpu_s: float = 0.0
 
     def to(self, device: torch.device | str) -> Adversarial:
         """The same images on ``device`` (workers hand them to the driver on the CPU)."""
-        return Adversarial(self.images.to(device), self.warnings)
+        return replace(self, images=self.images.to(device))
 
 
 AdvCache = dict[tuple[str, ...], Adversarial]
@@ -133,16 +141,23 @@ def attack_images(
             )
             if progress:
                 progress(k + 1, model.num_exits)
+        cpu_start = time.process_time()
         images = torch.cat(
             [
                 select_max_average(model, [c.images[i : i + batch_size] for c in candidates], y[i : i + batch_size])
                 for i in range(0, len(x), batch_size)
             ]
         )
-        return Adversarial(images, merge_warnings(*(c.warnings for c in candidates)))
+        return Adversarial(
+            images,
+            merge_warnings(*(c.warnings for c in candidates)),
+            cpu_s=sum(c.cpu_s for c in candidates) + time.process_time() - cpu_start,
+            reused_cpu_s=sum(c.reused_cpu_s for c in candidates),
+        )
     key = _adv_key(model_id, spec, exit, thresholds, rule)
     if cache is not None and key in cache:
-        return cache[key]
+        return replace(cache[key], reused_cpu_s=cache[key].cpu_s)
+    cpu_start = time.process_time()
     attack = make_attack(spec.algorithm, spec.params)
     objective = make_objective(
         spec.objective,
@@ -159,7 +174,7 @@ def attack_images(
         out.append(attack(model, x[i : i + batch_size], y[i : i + batch_size], objective, generator=g))
         if progress:
             progress(b + 1, n_batches)
-    adv = Adversarial(torch.cat(out), merge_warnings(attack.warnings))
+    adv = Adversarial(torch.cat(out), merge_warnings(attack.warnings), cpu_s=time.process_time() - cpu_start)
     if cache is not None:
         cache[key] = adv
     return adv

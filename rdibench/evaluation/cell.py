@@ -93,6 +93,7 @@ def evaluate_cell(
     clean = outcome(model, x, y, thresholds, rule, batch_size)
     norm: str | None = None
     warnings: dict[str, Any] = {}
+    reused_cpu_s = 0.0
     curve: dict[str, Any] | None = None
     if spec.algorithm == CLEAN:
         x_adv, adv, params = x, clean, {}
@@ -111,7 +112,7 @@ def evaluate_cell(
             cache=cache,
             progress=progress,
         )
-        x_adv, warnings = made.images, dict(made.warnings)
+        x_adv, warnings, reused_cpu_s = made.images, dict(made.warnings), made.reused_cpu_s
         adv = outcome(model, x_adv, y, thresholds, rule, batch_size)
         params = jsonable(make_attack(spec.algorithm, spec.params).describe())
         norm = params.get("norm")
@@ -148,6 +149,7 @@ def evaluate_cell(
         **({"security_curve": curve} if curve else {}),
         "wall_s": time.perf_counter() - start,
         "cpu_s": time.process_time() - cpu_start,  # what the cell cost, however busy the machine was
+        "reused_cpu_s": reused_cpu_s,  # what the images it took from other cells cost them
     }
     return CellResult(record, clean.correct, adv.correct, clean.exits, adv.exits)
 

@@ -33,8 +33,9 @@ class AttackResult:
     curve: SecurityCurve | None = None
     cpu_min_per_1000: float | None = None
     """What the cell cost in CPU minutes per 1,000 images, probes included: the process CPU time it recorded (right
-    on a busy machine too), else wall time x torch threads (cells made before cpu_s was); None when it failed or
-    recorded neither."""
+    on a busy machine too), else wall time x torch threads (cells made before cpu_s was), plus what the images it
+    reused cost the cells that made them (``reused_cpu_s``; cells made before it was recorded count their forwards
+    only); None when it failed or recorded neither."""
     probed: bool = False
 
     @property
@@ -176,6 +177,7 @@ def _attack_result(record: Mapping[str, Any]) -> AttackResult:
     curve = record.get("security_curve") if ok else None
     wall, threads, n = record.get("wall_s"), record.get("threads"), record.get("n")
     cpu = record.get("cpu_s", wall * threads if wall is not None and threads else None)
+    cpu = None if cpu is None else cpu + record.get("reused_cpu_s", 0.0)
     cost = cpu * 1000 / n / 60 if ok and cpu is not None and n else None
     return AttackResult(
         attack=record["attack"],

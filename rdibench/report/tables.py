@@ -185,7 +185,9 @@ def mflops_text(value: float | None) -> str:
 def cost_markdown(summaries: Sequence[ModelSummary]) -> str | None:
     """What each attack cost, in CPU minutes per 1,000 images (each cell's process CPU time): the median over the
     models and the range; None when no cell recorded it. Probed cells (the probes rerun the attack several
-    times over) are counted apart, and a cell that reused other cells' images costs only its forwards."""
+    times over) are counted apart. A cell that reused other cells' images (a one-exit model's routing attack is
+    its single-exit one; max-average takes the single-exit attacks' images) is charged what making them cost, so
+    each row reads as the attack's cost had it run alone."""
     rows = []
     for name in attack_names(summaries):
         for probed in (False, True):

@@ -233,16 +233,14 @@ class Trainer:
         self._select()
 
     def _select(self) -> None:
-        """With ``keep_best``, end on the weights of the best held-out watch point."""
+        """With ``keep_best``, end on the weights of the held-out watch point it kept (:meth:`HeldOutWatch.prefers`)."""
         best = self.watch.best if self.watch else None
         if best is None or not self.recipe.watch or not self.recipe.watch.keep_best:
             return
         self.selected_iteration = best["iteration"]
         if best["iteration"] != self.iteration:
             self.model.load_state_dict(best["model"])
-            logger.info(
-                "%s: keeping the weights of iteration %d (best held-out PGD)", self.recipe.name, best["iteration"]
-            )
+            logger.info("%s: keeping the weights of iteration %d (held-out watch)", self.recipe.name, best["iteration"])
 
 
 def _progress_bar() -> Progress:

@@ -203,6 +203,13 @@ class WatchRecipe(_Strict):
     n: int = Field(500, ge=1, description="held-out images attacked")
     attack: AttackRecipe
     keep_best: bool = Field(True, description="end with the weights of the best watch point")
+    tolerance: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="keep_best: among points whose score is within this of the best, the cleanest wins (a robust "
+        "accuracy, e.g. 0.02 ~ one binomial SE on 500 images); 0 keeps the most robust point",
+    )
 
 
 class DefenceRecipe(_Strict):

@@ -89,6 +89,9 @@ def test_cost_table_gives_cpu_minutes_per_thousand_images_and_keeps_probed_cells
     records[4]["cpu_s"] = 30.0  # the process CPU time a cell records wins over wall x threads (a starved cell)
     line = next(x for x in cost_markdown(summarize(records)).splitlines() if x.startswith("| pgd40-average |"))
     assert line.split(" | ")[2] == minutes(30, 1)
+    records[4]["reused_cpu_s"] = 90.0  # images taken from another cell are charged what making them cost
+    line = next(x for x in cost_markdown(summarize(records)).splitlines() if x.startswith("| pgd40-average |"))
+    assert line.split(" | ")[2] == minutes(120, 1)
 
 
 def test_the_paper_style_number_stands_beside_the_strongest_evaluation():

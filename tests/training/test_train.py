@@ -21,6 +21,7 @@ from rdibench.models.checkpoint import read_card
 from rdibench.training import TrainRecipe, train
 from rdibench.training.defence import Defence
 from rdibench.training.loop import Trainer
+from rdibench.training.recipe import WatchRecipe
 from rdibench.training.run import STATE_FILE
 from rdibench.training.sampling import BatchSampler, crop_flip
 from rdibench.training.watch import HeldOutWatch
@@ -258,3 +259,28 @@ def test_crop_flip_is_a_seeded_function_of_the_generator() -> None:
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
     windows = [padded[0, :, i : i + 8, j : j + 8] for i in range(9) for j in range(9)]
     assert any(torch.equal(a[0], w) or torch.equal(a[0], w.flip(2)) for w in windows)
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "kept"),
+    [
+        (0.0, 30),  # the most robust point, however much cleaner a point just below it is
+        (0.01, 40),  # 0.358 is within 0.01 of 0.361 and cleaner; 0.34 at 50 is not in the band
+        (0.03, 50),  # a wider band takes the cleaner 0.34 too
+    ],
+)
+def test_watch_tolerance_keeps_the_cleanest_point_within_noise_of_the_best(tolerance: float, kept: int) -> None:
+    """Scores and clean accuracies of the committed RDI-ResNet-38's last watch points, then a less robust but
+    cleaner one; the kept point is always within the band of the best score so far."""
+    attack = {"algorithm": "pgd", "eps": 0.1, "steps": 2, "step_size": 0.05}
+    recipe = WatchRecipe.model_validate({"every": 10, "n": 4, "attack": attack, "tolerance": tolerance})
+    watch = HeldOutWatch(recipe, torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), seed=0)
+    points = [(10, 0.20, 0.50), (20, 0.345, 0.60), (30, 0.361, 0.627), (40, 0.358, 0.637), (50, 0.34, 0.70)]
+    model = torch.nn.Linear(1, 1)
+    for iteration, score, clean in points:
+        watch._point = lambda *_, i=iteration, s=score, c=clean: {"iteration": i, "score": s, "clean_acc": [c]}  # type: ignore[method-assign]
+        with torch.no_grad():
+            model.bias.fill_(iteration)
+        watch.measure(model, iteration, torch.device("cpu"))  # type: ignore[arg-type]
+    assert watch.best is not None and watch.best["iteration"] == kept
+    assert float(watch.best["model"]["bias"]) == kept  # the weights of that point, not of the last one
