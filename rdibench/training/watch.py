@@ -8,6 +8,7 @@ Rice, Wong and Kolter, ICML 2020).
 
 from __future__ import annotations
 
+from statistics import fmean
 from typing import Any
 
 import torch
@@ -62,7 +63,7 @@ class HeldOutWatch:
         if self.best["score"] < top - self.recipe.tolerance:
             return True
         kept = next(p for p in self.curve if p["iteration"] == self.best["iteration"])
-        return _mean(point["clean_acc"]) > _mean(kept["clean_acc"])
+        return fmean(point["clean_acc"]) > fmean(kept["clean_acc"])
 
     def _point(self, model: MultiExitNet, iteration: int, device: torch.device) -> dict[str, Any]:
         clean = [0] * model.num_exits
@@ -92,7 +93,3 @@ class HeldOutWatch:
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.curve, self.best = state["curve"], state["best"]
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
