@@ -207,6 +207,7 @@ class WatchRecipe(_Strict):
         0.0,
         ge=0,
         lt=1,
+        exclude_if=lambda v: v == 0,  # out of the dump at its default: recipes written before it keep their hash
         description="keep_best: among points whose score is within this of the best, the cleanest wins (a robust "
         "accuracy, e.g. 0.02 ~ one binomial SE on 500 images); 0 keeps the most robust point",
     )

@@ -11,7 +11,8 @@ import pytest
 from rdibench.core.errors import ConfigError
 from rdibench.training import TrainRecipe, load_recipe, plan, presets
 from rdibench.training.recipe import ScheduleRecipe
-from rdibench.training.run import portable_path
+from rdibench.models.checkpoint import read_card
+from rdibench.training.run import find_trained, portable_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,17 @@ RECIPES = sorted(p for p in (REPO / "baselines").rglob("*.yaml") if "models" not
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_committed_cpu_recipes_are_valid(path: Path) -> None:
     plan(load_recipe(path))  # includes resolving each base recipe and checking pruning targets
+
+
+COMMITTED = sorted(p.parent for p in (REPO / "baselines" / "models").glob("*/card.json"))
+
+
+@pytest.mark.parametrize("run_dir", COMMITTED, ids=lambda p: p.name)
+def test_committed_recipes_still_find_their_committed_models(run_dir: Path) -> None:
+    """A recipe field added with a default that enters the hashed dump would make every suite retrain the
+    committed models: each committed model's recipe file must still hash to it."""
+    recipe_file = read_card(run_dir).training["recipe_file"]
+    assert find_trained(load_recipe(REPO / recipe_file), [run_dir.parent]) == run_dir
 
 
 def test_schedule_is_a_pure_function_of_the_iteration() -> None:
