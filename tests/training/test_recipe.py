@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from rdibench.core.errors import ConfigError
+from rdibench.models.checkpoint import read_card
 from rdibench.training import TrainRecipe, load_recipe, plan, presets
 from rdibench.training.recipe import ScheduleRecipe
-from rdibench.models.checkpoint import read_card
 from rdibench.training.run import find_trained, portable_path
 
 REPO = Path(__file__).resolve().parents[2]
