@@ -67,12 +67,21 @@ class SuiteConfig(BaseModel):
         manifest records and the config hash covers, so neither depends on where the checkout lives."""
         return self._written if self._written is not None else self.model_dump(mode="json")
 
-    def config_hash(self) -> str:
+    def config_hash(self, models: Collection[str] | None = None, description: str | None = None) -> str:
         """Hash of the suite as written; a published model counts by its name and its file's sha256, a factory
-        model's weights by their file's sha256 (where a file was found is no part of the suite)."""
+        model's weights by their file's sha256 (where a file was found is no part of the suite).
+
+        ``models`` and ``description``: the hash the suite would have with only these models listed and this
+        description, so a resume can tell a suite that only gained models (every earlier cell still holds, the
+        prose may say so) from one that changed."""
+        kept = [m for m in self.models if models is None or m.name in models]
         config = self.as_written()
-        published = {m.published: PUBLISHED.get(m.published).sha256 for m in self.models if m.published}
-        weights = {m.name: sha256_file(m.weights) for m in self.models if m.weights is not None}
+        if models is not None:
+            config = {**config, "models": [m for m in config["models"] if m["name"] in models]}
+        if description is not None:
+            config = {**config, "description": description}
+        published = {m.published: PUBLISHED.get(m.published).sha256 for m in kept if m.published}
+        weights = {m.name: sha256_file(m.weights) for m in kept if m.weights is not None}
         extra = {"published_sha256": published} if published else {}
         return sha256_json({**config, **extra, **({"weights_sha256": weights} if weights else {})})
 

@@ -226,22 +226,44 @@ def _may_select(model: str, patterns: Sequence[str]) -> bool:
 def _open_run(
     suite: SuiteConfig, source: dict[str, str], ctx: Context, executor: Executor, options: RunOptions
 ) -> RunDir:
-    """The run directory: the one to resume (made by this very suite), or a new one."""
+    """The run directory: the one to resume (made by this suite, or by it before it gained models), or a new one."""
     if options.resume is None:
         manifest = _manifest(suite, source, ctx, executor, options.notes)
         return RunDir.create(options.out_root or suite.output, suite.name, suite.config_hash(), manifest)
     run = RunDir.open(options.resume)
     recorded = run.manifest
-    if recorded.get("config_hash") != suite.config_hash():
-        raise ResultsError(
-            f"{options.resume} was made by a different version of this suite (config hash "
-            f"{recorded.get('config_hash', '?')[:8]} vs {suite.config_hash()[:8]}); start a new run instead"
-        )
-    # models an earlier --only left unloaded enter the manifest when they are first loaded; recorded ones stay
     fresh = _manifest(suite, source, ctx, executor, options.notes)
+    if recorded.get("config_hash") != suite.config_hash():
+        _grow(run, suite, fresh, options.resume)
+    # models an earlier --only left unloaded enter the manifest when they are first loaded; recorded ones stay
     if any(name not in (recorded.get("models") or {}) for name in fresh["models"]):
         run.update_manifest(**{key: fresh[key] | (recorded.get(key) or {}) for key in ("models", "seeds", "data")})
     return run
+
+
+def _grow(run: RunDir, suite: SuiteConfig, fresh: dict[str, Any], where: Path) -> None:
+    """Resume a run whose suite has since only gained models: the suite with just the run's models (and its
+    description then) must hash as the run was made, so every recorded cell still holds; the manifest then
+    takes the grown suite and keeps the hashes it grew from. Any other change needs a new run."""
+    recorded = run.manifest
+    written = recorded.get("suite") or {}
+    earlier = [m["name"] for m in written.get("models", [])]
+    if recorded.get("config_hash") != suite.config_hash(models=earlier, description=written.get("description", "")):
+        raise ResultsError(
+            f"{where} was made by a different version of this suite (config hash "
+            f"{recorded.get('config_hash', '?')[:8]} vs {suite.config_hash()[:8]}); --resume accepts a suite that "
+            "only gained models, each earlier one kept as it was; start a new run instead"
+        )
+    added = [m.name for m in suite.models if m.name not in earlier]
+    grown = [*recorded.get("grown", []), {"from_config_hash": recorded["config_hash"], "added_models": added}]
+    log.info("%s: the suite gained %s since this run began; earlier cells are kept", where, ", ".join(added))
+    run.update_manifest(
+        suite=fresh["suite"],
+        suite_source=fresh["suite_source"],
+        suite_sha256=fresh["suite_sha256"],
+        config_hash=suite.config_hash(),
+        grown=grown,
+    )
 
 
 def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, options: RunOptions) -> RunDir:

@@ -154,3 +154,35 @@ def test_resume_refuses_a_changed_suite(tiny_ckpt: Path, tmp_path: Path, capsys:
     code, _, err = _run_cli(["run", str(changed), "--resume", out.splitlines()[-1]], tmp_path, capsys)
     assert code == ResultsError.exit_code
     assert "different version of this suite" in err
+
+
+def test_resume_takes_a_suite_that_only_gained_models(
+    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model added to a suite is finished by --resume: the earlier cells are kept as recorded (none is
+    computed again, cache off), the new model's are added, and the manifest says what the run grew from."""
+    suite = write_suite(tmp_path, tiny_ckpt, n=16, steps=1)
+    _, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r"), "--no-cache"], tmp_path, capsys)
+    run_dir = out.splitlines()[-1]
+    before = RunDir.open(run_dir).cells()
+    first_hash = RunDir.open(run_dir).manifest["config_hash"]
+    text = suite.read_text()
+    grown = text.replace("attacks:", f"  - {{name: rdi.again, checkpoint: {tiny_ckpt}}}\nattacks:").replace(
+        "seed: 7", "description: now with a second model\nseed: 7"
+    )
+    assert grown != text
+    suite.write_text(grown)
+    code, _, err = _run_cli(["run", str(suite), "--resume", run_dir, "--no-cache"], tmp_path, capsys)
+    assert code == 0, err
+    run = RunDir.open(run_dir)
+    after, manifest = run.cells(), run.manifest
+    assert after[: len(before)] == before and len(after) == 2 * len(before)
+    assert {c["model"] for c in after[len(before) :]} == {"rdi.again"}
+    assert manifest["grown"] == [{"from_config_hash": first_hash, "added_models": ["rdi.again"]}]
+    assert manifest["config_hash"] != first_hash and manifest["pending_cells"] == []
+    assert [m["name"] for m in manifest["suite"]["models"]] == ["rdi", "rdi.again"]
+    # a model dropped, or an earlier one changed while another is added: a different suite
+    for changed in (text.replace("rdi, checkpoint", "rdi.renamed, checkpoint"), grown.replace("n: 16", "n: 12")):
+        suite.write_text(changed)
+        code, _, err = _run_cli(["run", str(suite), "--resume", run_dir], tmp_path, capsys)
+        assert code == ResultsError.exit_code and "only gained models" in err, err

@@ -43,6 +43,7 @@ def run_facts(manifest: Manifest) -> list[tuple[str, str]]:
         ("description", suite.get("description")),
         ("suite file", _suite_file(source, manifest)),
         ("config hash", manifest.get("config_hash")),
+        ("suite grew", _growth(manifest)),
         ("rdibench", manifest.get("rdibench_version")),
         ("git commit", git.get("commit")),
         ("working tree", None if dirty is None else "DIRTY: uncommitted changes" if dirty else "clean"),
@@ -59,6 +60,12 @@ def run_facts(manifest: Manifest) -> list[tuple[str, str]]:
         ("notes", manifest.get("notes") or None),
     ]
     return [(label, NOT_RECORDED if value is None else str(value)) for label, value in rows]
+
+
+def _growth(manifest: Manifest) -> str:
+    """The models a resumed run gained, each step with the config hash it grew from (``--resume`` of a grown suite)."""
+    steps = manifest.get("grown") or []
+    return "; ".join(f"from {g['from_config_hash'][:8]}: + {', '.join(g['added_models'])}" for g in steps) or "no"
 
 
 def versions(manifest: Manifest) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ MANIFEST = {
     "suite_source": {"path": "/home/someone/checkout/suites/paper.yaml", "sha256": "0525"},
     "git": {"commit": "18c0a88b", "dirty": True},
     "cells": {"total": 3, "ok": 2, "failed": 1, "pending": 1},
+    "grown": [{"from_config_hash": "1616dab8aa", "added_models": ["m", "n"]}],
     "versions": {"torch": "2.4", "numpy": "2.0"},
     "seeds": {"a": 7, "b": 8},
     "data": {
@@ -27,6 +28,7 @@ def test_facts_name_the_run_without_machine_paths():
     assert facts["git commit"] == "18c0a88b" and facts["working tree"].startswith("DIRTY")
     assert facts["cells"] == "2 ok, 1 failed, 1 pending"
     assert facts["description"] == NOT_RECORDED
+    assert facts["suite grew"] == "from 1616dab8: + m, n" and dict(run_facts({}))["suite grew"] == "no"
     assert not any("/home/" in v or "/root/" in v for v in facts.values())
 
 
