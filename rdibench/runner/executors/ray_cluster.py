@@ -70,6 +70,7 @@ class RayExecutor:
 
     def __init__(self, config: ExecutorConfig) -> None:
         self.config = config
+        self._owned = False  # whether this executor started the Ray session (and so shuts it down)
 
     def run(self, cells: Sequence[Cell], ctx: Context, progress: Progress | None) -> Finished:
         if not cells:
@@ -112,7 +113,12 @@ class RayExecutor:
                 yield cell, record
 
     def __enter__(self) -> RayExecutor:
-        """Join the cluster at ``address``, or start a local one with ``workers * threads`` CPUs."""
+        """Join the cluster at ``address``, or start a local one with ``workers * threads`` CPUs; a Ray session
+        this process already holds (a notebook's, a test module's) is used as it is and left running, since
+        shutting Ray down and starting it again in one process is where Ray's native threads crash."""
+        self._owned = not ray.is_initialized()
+        if not self._owned:
+            return self
         if self.config.address is None:
             cpus = (self.config.workers or 1) * (self.config.threads or 1)
             ray.init(address="local", num_cpus=cpus, include_dashboard=False)
@@ -127,4 +133,5 @@ class RayExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        ray.shutdown()
+        if self._owned:
+            ray.shutdown()
