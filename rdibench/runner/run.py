@@ -256,7 +256,8 @@ def _grow(run: RunDir, suite: SuiteConfig, fresh: dict[str, Any], where: Path) -
         )
     added = [m.name for m in suite.models if m.name not in earlier]
     grown = [*recorded.get("grown", []), {"from_config_hash": recorded["config_hash"], "added_models": added}]
-    log.info("%s: the suite gained %s since this run began; earlier cells are kept", where, ", ".join(added))
+    gained = ", ".join(added) or "no model (only its description changed)"
+    log.info("%s: the suite gained %s since this run began; earlier cells are kept", where, gained)
     run.update_manifest(
         suite=fresh["suite"],
         suite_source=fresh["suite_source"],

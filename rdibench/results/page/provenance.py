@@ -65,7 +65,8 @@ def run_facts(manifest: Manifest) -> list[tuple[str, str]]:
 def _growth(manifest: Manifest) -> str:
     """The models a resumed run gained, each step with the config hash it grew from (``--resume`` of a grown suite)."""
     steps = manifest.get("grown") or []
-    return "; ".join(f"from {g['from_config_hash'][:8]}: + {', '.join(g['added_models'])}" for g in steps) or "no"
+    parts = [f"from {g['from_config_hash'][:8]}: + {', '.join(g['added_models']) or 'description only'}" for g in steps]
+    return "; ".join(parts) or "no"
 
 
 def versions(manifest: Manifest) -> list[tuple[str, str]]:
