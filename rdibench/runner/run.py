@@ -234,18 +234,17 @@ def _open_run(
     recorded = run.manifest
     fresh = _manifest(suite, source, ctx, executor, options.notes)
     if recorded.get("config_hash") != suite.config_hash():
-        _grow(run, suite, fresh, options.resume)
+        _grow(run, recorded, suite, fresh, options.resume)
     # models an earlier --only left unloaded enter the manifest when they are first loaded; recorded ones stay
     if any(name not in (recorded.get("models") or {}) for name in fresh["models"]):
         run.update_manifest(**{key: fresh[key] | (recorded.get(key) or {}) for key in ("models", "seeds", "data")})
     return run
 
 
-def _grow(run: RunDir, suite: SuiteConfig, fresh: dict[str, Any], where: Path) -> None:
+def _grow(run: RunDir, recorded: dict[str, Any], suite: SuiteConfig, fresh: dict[str, Any], where: Path) -> None:
     """Resume a run whose suite has since only gained models: the suite with just the run's models (and its
     description then) must hash as the run was made, so every recorded cell still holds; the manifest then
     takes the grown suite and keeps the hashes it grew from. Any other change needs a new run."""
-    recorded = run.manifest
     written = recorded.get("suite") or {}
     earlier = [m["name"] for m in written.get("models", [])]
     if recorded.get("config_hash") != suite.config_hash(models=earlier, description=written.get("description", "")):

@@ -29,6 +29,8 @@ def test_facts_name_the_run_without_machine_paths():
     assert facts["cells"] == "2 ok, 1 failed, 1 pending"
     assert facts["description"] == NOT_RECORDED
     assert facts["suite grew"] == "from 1616dab8: + m, n" and dict(run_facts({}))["suite grew"] == "no"
+    reworded = {"grown": [*MANIFEST["grown"], {"from_config_hash": "77aa01bc", "added_models": []}]}
+    assert dict(run_facts(reworded))["suite grew"] == "from 1616dab8: + m, n; from 77aa01bc: + description only"
     assert not any("/home/" in v or "/root/" in v for v in facts.values())
 
 
