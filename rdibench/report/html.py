@@ -87,7 +87,7 @@ def report_html(run: RunDir) -> str:
     cells = run.cells()
     summaries = summarize(cells)
     by_key = {c["key"]: c for c in cells}
-    pending = _pending(manifest, by_key)
+    pending = _pending(run.pending_keys(), by_key)
     attacks = list(dict.fromkeys([*attack_names(summaries), *(a for p in pending.values() for a in p if a != CLEAN)]))
     models = list(dict.fromkeys([*(s.model for s in summaries), *pending]))
     by_model = {s.model: s for s in summaries}
@@ -118,10 +118,10 @@ def report_html(run: RunDir) -> str:
     )
 
 
-def _pending(manifest: Mapping[str, Any], by_key: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+def _pending(keys: Sequence[str], by_key: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """Model -> attacks of the suite not computed yet (failed cells are listed as failed, not as pending)."""
     out: dict[str, list[str]] = {}
-    for key in manifest.get("pending_cells") or []:
+    for key in keys:
         model, _, attack = str(key).rpartition("|")
         if (by_key.get(key) or {}).get("status") != FAILED:
             out.setdefault(model, []).append(attack)

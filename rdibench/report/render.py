@@ -62,7 +62,7 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
         f"rdibench {m.get('rdibench_version', '?')}, commit {commit}, seed {m.get('seed')}, device {m.get('device')}, "
         f"started {m.get('started_at')}, finished {m.get('finished_at') or 'not yet (partial run)'}."
     )
-    if pending := (m.get("cells") or {}).get("pending"):
+    if pending := len(run.pending_keys()):
         provenance += (
             f" Partial run: {pending} of the suite's cells pending (manifest `pending_cells`; finish with --resume)."
         )

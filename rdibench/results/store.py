@@ -185,6 +185,13 @@ class RunDir:
         """Keys whose latest record is ``ok``: what a resumed run skips. Failed cells are retried."""
         return {c["key"] for c in self.cells() if c.get("status") == "ok"}
 
+    def pending_keys(self) -> list[str]:
+        """The suite's cells still to do: the manifest's ``pending_cells`` (stamped by the last finish) less the
+        cells finished since. A run stopped by a signal never reaches :meth:`finish`, so its stamp overstates
+        what is left."""
+        done = self.finished_keys()
+        return [k for k in self._manifest.get("pending_cells") or [] if k not in done]
+
     def write_artifact(self, name: str, data: str | bytes) -> Path:
         """Atomically write a derived file (table, plot, csv) inside the run directory and return its path.
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rdibench.cli.main import main
-from rdibench.report import REPORT_HTML, report_html, write_report
+from rdibench.report import REPORT_HTML, report_html, report_markdown, write_report
 from rdibench.report.summary import summarize
 from rdibench.results import RunDir, worst_case
 from tests.results.factory import ATTACKS, MODELS, failed_cell, make_run, model_cells, suite_records
@@ -72,6 +72,21 @@ def test_pending_and_failed_cells_are_marked(tmp_path):
     banner = page.find(class_="banner pending").get_text(" ", strip=True)
     assert "Partial run: 3 of the suite's cells are pending" in banner  # the failed cell is listed as failed
     assert "RuntimeError: CUDA out of memory" in page.find(id="pending").get_text()
+
+
+def test_cells_finished_after_the_last_finish_are_not_pending(tmp_path):
+    """A run stopped by a signal never re-stamps its manifest: what it finished counts, in the page and the README."""
+    records = suite_records()
+    run = make_run(tmp_path, records[:2], finish=False)
+    run.finish([r["key"] for r in records])
+    for record in records[2:-1]:
+        run.append_cell(record)
+    assert run.pending_keys() == [records[-1]["key"]]
+    page = soup(report_html(run))
+    assert "Partial run: 1 of the suite's cells are pending" in page.find(class_="banner pending").get_text(" ")
+    headers, rows = board(page)
+    assert cell(headers, rows[records[2]["model"]], records[2]["attack"]).get_text() != "pending"
+    assert "Partial run: 1 of the suite's cells pending" in report_markdown(run)
 
 
 def test_unfinished_run_says_so(tmp_path):

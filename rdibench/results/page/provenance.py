@@ -56,7 +56,10 @@ def run_facts(manifest: Manifest) -> list[tuple[str, str]]:
         ("cudnn deterministic", manifest.get("cudnn_deterministic")),
         ("platform", manifest.get("platform")),
         ("root seed", manifest.get("seed")),
-        ("cells", ", ".join(f"{cells[k]} {k}" for k in ("ok", "failed", "pending") if k in cells) or None),
+        (
+            "cells at the last finish",
+            ", ".join(f"{cells[k]} {k}" for k in ("ok", "failed", "pending") if k in cells) or None,
+        ),
         ("notes", manifest.get("notes") or None),
     ]
     return [(label, NOT_RECORDED if value is None else str(value)) for label, value in rows]

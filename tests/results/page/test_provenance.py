@@ -26,7 +26,7 @@ def test_facts_name_the_run_without_machine_paths():
     facts = dict(run_facts(MANIFEST))
     assert facts["suite file"] == "paper.yaml (sha256 0525)"
     assert facts["git commit"] == "18c0a88b" and facts["working tree"].startswith("DIRTY")
-    assert facts["cells"] == "2 ok, 1 failed, 1 pending"
+    assert facts["cells at the last finish"] == "2 ok, 1 failed, 1 pending"
     assert facts["description"] == NOT_RECORDED
     assert facts["suite grew"] == "from 1616dab8: + m, n" and dict(run_facts({}))["suite grew"] == "no"
     reworded = {"grown": [*MANIFEST["grown"], {"from_config_hash": "77aa01bc", "added_models": []}]}
