@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rdibench.cli.common import add_data_args, add_device_arg, data_roots
+from rdibench.cli.common import acceleration, add_data_args, add_device_arg, data_roots
 from rdibench.core.device import resolve_device
 from rdibench.training import load_recipe, presets, train
 
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="N",
         help="run N iterations instead (milestones scaled; recorded in the recipe, so it is a different model)",
     )
-    add_device_arg(p, "training runs", accelerate=False)
+    add_device_arg(p, "training runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_args(p)
     p.set_defaults(func=run)
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet and sys.stderr.isatty(),
         data_roots=data_roots(args),
         device=resolve_device(args.device),
+        acceleration=acceleration(args),
     )
     print(path)
     return 0

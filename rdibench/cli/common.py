@@ -19,17 +19,16 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
-def add_device_arg(p: argparse.ArgumentParser, what: str = "cells run", *, accelerate: bool = True) -> None:
+def add_device_arg(p: argparse.ArgumentParser, what: str = "cells run") -> None:
     p.add_argument("--device", default="auto", help=f"where {what}: {DEVICE_CHOICES} (auto: cuda when available)")
-    if accelerate:
-        p.add_argument(
-            "--channels-last",
-            action="store_true",
-            help="NHWC layout for models and images (speed only; GPUs, and about 1.2x for CNNs on a CPU)",
-        )
-        p.add_argument(
-            "--compile", action="store_true", help="torch.compile each model's forward (speed only; compiles first)"
-        )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="NHWC layout for models and images (speed only; GPUs, and about 1.2x for CNNs on a CPU)",
+    )
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile each model's forward (speed only; compiles first)"
+    )
 
 
 def acceleration(args: argparse.Namespace) -> Acceleration:

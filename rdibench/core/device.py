@@ -61,6 +61,17 @@ class Acceleration:
         model._rdibench_acceleration = self  # type: ignore[assignment]
         return model
 
+    @staticmethod
+    def release(model: nn.Module) -> nn.Module:
+        """``model`` as a plain one again, in place (contiguous layout, its class's forward): for what must see
+        the module itself, such as counting FLOPs and writing a checkpoint after training."""
+        if getattr(model, "_rdibench_acceleration", None) is None:
+            return model
+        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        model.__dict__.pop("forward", None)  # the compiled instance forward; the class's own comes back
+        del model._rdibench_acceleration
+        return model
+
     def images(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 

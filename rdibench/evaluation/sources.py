@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
+from rdibench.core.device import Acceleration
 from rdibench.core.errors import ConfigError, RdibenchError
 from rdibench.core.hashing import sha256_file
 from rdibench.data import DataRoots, Dataset, dataset_info
@@ -27,10 +28,14 @@ def resolve_model(
     folder: Path | None = None,
     where: str = "suite",
     module: nn.Module | None = None,
+    train_device: str = "cpu",
+    acceleration: Acceleration | None = None,
 ) -> Checkpoint:
     """Load the model a suite names; published models are fetched into the cache once (models roots first);
     imports are converted once into ``cache`` keyed by the file's sha256; a recipe's model comes from the
-    first store holding it (``stores``, then the cache), else is trained.
+    first store holding it (``stores``, then the cache), else is trained on ``train_device`` with
+    ``acceleration``, continuing the cache's interrupted training of that recipe if there is one (an
+    interrupted suite run resumes where its training stopped).
 
     A factory model (imported from ``folder``, the suite's) and a ``module`` given in memory are built for
     ``data`` (its image shape and dataset); what goes wrong there is a ConfigError naming ``where`` (the
@@ -55,7 +60,16 @@ def resolve_model(
     trained = find_trained(recipe, list(stores or []))
     if trained is not None:
         return load_checkpoint(trained)
-    return load_checkpoint(train(recipe, store=cache / "checkpoints", data_roots=roots, progress=False))
+    path = train(
+        recipe,
+        store=cache / "checkpoints",
+        data_roots=roots,
+        progress=False,
+        resume=True,
+        device=train_device,
+        acceleration=acceleration,
+    )
+    return load_checkpoint(path)
 
 
 def untrained_exits(spec: ModelSpec, cache: Path, stores: list[Path] | None = None) -> int | None:

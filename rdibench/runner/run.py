@@ -77,8 +77,12 @@ def _load_models(
     device: str,
     given: Mapping[str, nn.Module],
     skip: set[str],
+    *,
+    train_device: str,
+    acceleration: Acceleration,
 ) -> dict[str, LoadedModel]:
-    """Every model but ``skip`` on ``device`` (and ``data`` with it), with its thresholds and per-exit costs."""
+    """Every model but ``skip`` on ``device`` (and ``data`` with it), with its thresholds and per-exit costs; a
+    recipe model no store holds is trained first, on ``train_device`` with ``acceleration``."""
     out = {}
     for spec in suite.models:
         if spec.name in skip:
@@ -92,6 +96,8 @@ def _load_models(
             folder=suite.folder(),
             where=suite.origin(),
             module=given.get(spec.name),
+            train_device=train_device,
+            acceleration=acceleration,
         )
         ckpt.model.to(device)
         dataset = suite.data_for(spec).dataset
@@ -188,9 +194,12 @@ def prepare(
     device: str = "cpu",
     given: Mapping[str, nn.Module] | None = None,
     only: Sequence[str] = (),
+    train_device: str | None = None,
+    acceleration: Acceleration | None = None,
 ) -> tuple[Context, list[Cell]]:
     """Load the data and models of a suite onto ``device`` (a resolved one: cpu, cuda, cuda:N), resolve
     thresholds and costs there, and expand the cells in run order. ``given``: modules passed in memory.
+    A recipe model that must be trained trains on ``train_device`` (default ``device``) with ``acceleration``.
 
     Published models are fetched first, so a file that cannot be had stops the run before any data is read.
     ``only``: the ``--only`` patterns. A recipe model none of them can select is not trained just to be left
@@ -209,7 +218,18 @@ def prepare(
     data = _load_data(suite, roots)
     ctx = Context(suite, data, {}, environment.code_version(), roots.cache, device=device)
     place(ctx)  # the data, before thresholds are fitted on it
-    ctx.models.update(_load_models(suite, ctx.data, roots, roots.cache, device, given or {}, skip=set(deferred)))
+    loaded = _load_models(
+        suite,
+        ctx.data,
+        roots,
+        roots.cache,
+        device,
+        given or {},
+        skip=set(deferred),
+        train_device=train_device or device,
+        acceleration=acceleration or Acceleration(),
+    )
+    ctx.models.update(loaded)
     return ctx, expand(suite, {name: m.ckpt.model.num_exits for name, m in ctx.models.items()} | deferred)
 
 
@@ -278,7 +298,15 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
     device = resolve_device(options.device, auto=None if local else "cpu")
     # the local executor evaluates in this process; the parallel ones ship a CPU context, each worker moves its own
     patterns = _only_patterns(options.only)
-    ctx, cells = prepare(suite, roots, device=device if local else "cpu", given=options.given, only=patterns)
+    ctx, cells = prepare(
+        suite,
+        roots,
+        device=device if local else "cpu",
+        given=options.given,
+        only=patterns,
+        train_device=resolve_device(options.device),  # training runs here, in the driver: auto means the GPU
+        acceleration=options.acceleration,
+    )
     ctx.device, ctx.acceleration = device, options.acceleration
     if local:  # the parallel executors' workers set up their own copies (a compiled forward does not pickle)
         place(ctx)

@@ -20,6 +20,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from rdibench.core.device import Acceleration
 from rdibench.core.errors import CheckpointError
 from rdibench.core.files import atomic_path
 from rdibench.core.seeding import derive_seed
@@ -87,9 +88,12 @@ class Trainer:
         state_path: Path,
         recipe_hash: str,
         watch: HeldOutWatch | None = None,
+        acceleration: Acceleration | None = None,
     ) -> None:
         self.model, self.recipe, self.sampler, self.defence, self.watch = model, recipe, sampler, defence, watch
         self.device, self.state_path, self.recipe_hash = device, state_path, recipe_hash
+        self.acceleration = acceleration or Acceleration()
+        self.acceleration.model(model)
         opt = recipe.optimizer
         self.optimizer = torch.optim.SGD(
             model.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=opt.nesterov
@@ -100,6 +104,8 @@ class Trainer:
         self.window = self._empty_window()
         self.wall_time_s = 0.0
         self.resumes = 0
+        self.accelerations = [self.acceleration.describe()]
+        """The settings of every stretch of the run (``--channels-last`` and ``--compile`` may change on resume)."""
 
     def _empty_window(self) -> dict[str, Any]:
         n = self.model.num_exits
@@ -118,6 +124,7 @@ class Trainer:
             "window": self.window,
             "wall_time_s": self.wall_time_s,
             "resumes": self.resumes,
+            "accelerations": self.accelerations,
         }
 
     def load(self) -> None:
@@ -137,11 +144,18 @@ class Trainer:
         if self.watch:
             self.watch.load_state(state["watch"])
         self.wall_time_s, self.resumes = state["wall_time_s"], state["resumes"] + 1
+        earlier = state.get("accelerations", [Acceleration().describe()])  # runs saved before they were recorded
+        self.accelerations = [*earlier, *([] if self.accelerations[0] in earlier else self.accelerations)]
         logger.info("resuming %s at iteration %d", self.recipe.name, self.iteration)
 
     def save(self) -> None:
         with atomic_path(self.state_path) as tmp:
             torch.save(self.state_dict(), tmp)
+
+    def next_step(self) -> None:
+        """The next iteration on the sampler's next batch."""
+        x, y = self.sampler.next()
+        self.step(self.acceleration.images(x.to(self.device)), y.to(self.device))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One iteration: attack (train mode), loss over all exits, SGD step, window statistics."""
@@ -202,8 +216,7 @@ class Trainer:
         with deferred_interrupts() as flag, bar as live:
             task = live.add_task(r.name, total=total, completed=self.iteration, stats="") if live else None
             while self.iteration < total:
-                x, y = self.sampler.next()
-                self.step(x.to(self.device), y.to(self.device))
+                self.next_step()
                 if live is not None:
                     live.update(task, completed=self.iteration, stats=_stats(self._point()))
                 if self.iteration % r.eval_every == 0 or self.iteration == total:

@@ -17,6 +17,7 @@ import torch
 import torch_pruning as tp
 import yaml
 
+from rdibench.core.device import Acceleration
 from rdibench.core.errors import CheckpointError, ConfigError
 from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
@@ -122,16 +123,20 @@ def train(
     progress: bool = True,
     data_roots: DataRoots,
     device: str = "cpu",
+    acceleration: Acceleration | None = None,
 ) -> Path:
     """Train ``recipe`` (or reuse its finished run) and return the checkpoint directory.
 
     ``store`` defaults to ``<data_roots.cache>/checkpoints``; base recipes are trained (or reused) there too.
-    ``resume`` continues an interrupted run of the same recipe from its last checkpoint.
+    ``resume`` continues an interrupted run of the same recipe from its last checkpoint. ``acceleration``
+    (channels-last layout, compiled forwards) changes only speed, so it is not part of the recipe; the card
+    records the settings of every stretch of the run.
     """
     p = plan(recipe)
     store = Path(store) if store else data_roots.cache / "checkpoints"
     run_dir = Path(out_dir) if out_dir else _store_dir(p, store)
-    return _train(p, run_dir, store, resume, progress, data_roots, torch.device(device))
+    how = _How(resume, progress, torch.device(device), acceleration or Acceleration())
+    return _train(p, run_dir, store, data_roots, how)
 
 
 def portable_path(path: Path) -> str:
@@ -157,24 +162,32 @@ def find_trained(recipe: TrainRecipe, stores: list[Path]) -> Path | None:
     return None
 
 
-def _train(
-    p: Plan, run_dir: Path, store: Path, resume: bool, progress: bool, roots: DataRoots, device: torch.device
-) -> Path:
-    recipe = p.recipe
+@dataclass(frozen=True)
+class _How:
+    """How a training runs (never what it computes), passed on to the base recipes it trains first."""
+
+    resume: bool
+    progress: bool
+    device: torch.device
+    acceleration: Acceleration
+
+
+def _train(p: Plan, run_dir: Path, store: Path, roots: DataRoots, how: _How) -> Path:
+    recipe, device = p.recipe, how.device
     if (run_dir / CARD).is_file():
         if (read_card(run_dir).training or {}).get("recipe_hash") != p.hash:
             raise CheckpointError(f"{run_dir} holds a model of another recipe; choose another --out")
         logger.info("reusing the trained %s in %s", recipe.name, run_dir)
         return run_dir
     state_path = run_dir / STATE_FILE
-    if state_path.exists() and not resume:
+    if state_path.exists() and not how.resume:
         raise ConfigError(f"{run_dir} holds an interrupted run of {recipe.name}: pass --resume to continue it")
     train_data, val_data = load(recipe.data.train_spec(), roots), load(recipe.data.val_spec(), roots)
     if recipe.batch_size > len(train_data):
         raise recipe.error("batch_size", f"{recipe.batch_size} exceeds the {len(train_data)} training images")
     base_dir = p.base
     if isinstance(base_dir, Plan):
-        base_dir = _train(base_dir, _store_dir(base_dir, store), store, resume, progress, roots, device)
+        base_dir = _train(base_dir, _store_dir(base_dir, store), store, roots, how)
     model, prune_info = _build(p, base_dir)
     model.to(device)
     sampler = BatchSampler(
@@ -194,12 +207,14 @@ def _train(
         state_path=state_path,
         recipe_hash=p.hash,
         watch=HeldOutWatch(recipe.watch, val_data.x, val_data.y, recipe.seed) if recipe.watch else None,
+        acceleration=how.acceleration,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     if state_path.exists():
         trainer.load()
-    trainer.run(progress=progress)
+    trainer.run(progress=how.progress)
+    Acceleration.release(model)  # FLOPs are counted, and weights written, from the plain module
     if prune_info and not prune_info["structured"]:
         pruning.make_permanent(model)
         prune_info["sparsity"] = pruning.weight_sparsity(model)
@@ -272,6 +287,7 @@ def _card(
         "iterations": trainer.iteration,
         "wall_time_s": trainer.wall_time_s,
         "resumes": trainer.resumes,
+        "accelerations": trainer.accelerations,
         "curves": trainer.curves,
         "watch": {
             "attack": recipe.watch.attack.label(),

@@ -3,7 +3,7 @@
 rdibench differentiates all exits of one forward; torchattacks, through the final-exit view, runs the
 same forward and differentiates one exit, so a ratio near 1 says the multi-exit objective costs
 nothing extra. rdibench's PGD on the final exit is timed too (the like-for-like pair). Contenders are
-interleaved in rotating order so load from other processes hits each alike, and one intra-op thread is used
+interleaved (:mod:`tests.benchmarks.interleave`), and one intra-op thread is used
 (on the shared 2-core machine, two threads under load are up to 20x slower and the numbers meaningless).
 A benchmark reports; it asserts only that every output is a valid adversarial batch.
 Run: ``pytest tests/benchmarks --benchmark-enable``.
@@ -11,8 +11,6 @@ Run: ``pytest tests/benchmarks --benchmark-enable``.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +22,7 @@ from rdibench.attacks import PGD, Average, ExitView, Single
 from rdibench.attacks.adapters import View
 from rdibench.core.seeding import make_generator
 from rdibench.models import create_model
+from tests.benchmarks.interleave import interleaved
 
 BATCH, STEPS, EPS, STEP, ROUNDS = 256, 10, 0.3, 0.01, 5
 
@@ -45,21 +44,8 @@ def test_pgd_average_vs_torchattacks_final_exit(benchmark: Any) -> None:
         "rdibench_final": lambda: pgd(model, x, y, Single(), generator=make_generator(1)),
         "torchattacks_final": lambda: reference(x, y),
     }
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    outputs: dict[str, torch.Tensor] = {}
-
-    order = list(runs)
-
-    def one_round() -> None:
-        order.append(order.pop(0))  # rotate, so no contender always runs first (or right after another)
-        for name in order:
-            start = time.perf_counter()
-            outputs[name] = runs[name]()
-            seconds[name].append(time.perf_counter() - start)
-
-    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-
-    ips = {name: BATCH / statistics.median(t[-ROUNDS:]) for name, t in seconds.items()}
+    seconds, outputs = interleaved(benchmark, runs, ROUNDS)
+    ips = {name: BATCH / s for name, s in seconds.items()}
     benchmark.extra_info.update(
         {f"{name}_images_per_s": v for name, v in ips.items()}
         | {

@@ -3,7 +3,7 @@
 The user's module is the committed RDI-SmallCNN's layers in a class of the user's own (``blocks`` and
 ``classifiers``, a tuple of logits), so rdibench sees it only through the model contract and its adapter; the
 peer is the same checkpoint evaluated as rdibench's own architecture. Both go through ``rdibench.evaluate``
-with identical settings, interleaved in rotating order so load from other processes hits both alike; the
+with identical settings, interleaved (:mod:`tests.benchmarks.interleave`); the
 ratio of median wall times (user / built-in; target <= 1.05) is in the benchmark's extra_info. A benchmark
 reports; it asserts only that both paths gave identical numbers.
 Run: ``pytest tests/benchmarks/test_user_model_speed.py --benchmark-enable``.
@@ -11,8 +11,6 @@ Run: ``pytest tests/benchmarks/test_user_model_speed.py --benchmark-enable``.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +20,7 @@ from torch import nn
 
 import rdibench
 from rdibench.models import load_checkpoint
+from tests.benchmarks.interleave import interleaved
 from tests.conftest import REPO
 
 CHECKPOINT = REPO / "baselines" / "models" / "mnist-rdi-smallcnn-maxavg-28ca368ff7bf"
@@ -67,19 +66,7 @@ def test_evaluate_on_a_users_module_vs_the_built_in_checkpoint(benchmark: Any) -
         "built_in": lambda: rdibench.evaluate(CHECKPOINT, **SETTINGS),
         "user_module": lambda: rdibench.evaluate(users, **SETTINGS),
     }
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    frames: dict[str, pd.DataFrame] = {}
-    order = list(runs)
-
-    def one_round() -> None:
-        order.append(order.pop(0))  # rotate, so neither always runs first
-        for name in order:
-            start = time.perf_counter()
-            frames[name] = runs[name]()
-            seconds[name].append(time.perf_counter() - start)
-
-    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    median = {name: statistics.median(t[-ROUNDS:]) for name, t in seconds.items()}
+    median, frames = interleaved(benchmark, runs, ROUNDS)
     benchmark.extra_info.update(
         {f"{name}_s": v for name, v in median.items()}
         | {

@@ -80,3 +80,17 @@ def test_a_model_is_set_up_once_and_keeps_its_class() -> None:
     x = torch.rand(2, 1, 28, 28)
     assert fast.images(x).is_contiguous(memory_format=torch.channels_last)
     assert Acceleration().images(x) is x
+
+
+def test_release_gives_back_the_plain_module() -> None:
+    model = create_model("rdi_smallcnn").eval()
+    x = torch.rand(2, 1, 28, 28)
+    expected = model(x)
+    Acceleration(channels_last=True, compile=True).model(model)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    assert Acceleration.release(model) is model
+    assert conv.weight.is_contiguous() and "forward" not in vars(model)
+    assert not hasattr(model, "_rdibench_acceleration")
+    assert all(torch.equal(a, b) for a, b in zip(model(x), expected, strict=True))
+    assert Acceleration.release(model) is model  # a plain model is left as it is

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from rdibench.training import TrainRecipe, load_recipe
+from rdibench.training.sampling import BatchSampler
 
 TINY: dict[str, Any] = {
     "name": "tiny",
@@ -55,3 +57,20 @@ def recipe_file(tmp_path: Path) -> Callable[..., Path]:
 def make_recipe(recipe_file: Callable[..., Path]) -> Callable[..., TrainRecipe]:
     """A TINY variant loaded through load_recipe (the real path, with file and line information)."""
     return lambda name="tiny", **changes: load_recipe(recipe_file(name, **changes))
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int, action: Callable[[], None]) -> None:
+    """Run ``action`` when the sampler draws its ``call``-th batch of this process."""
+    original, calls = BatchSampler.next, [0]
+
+    def next_batch(self: BatchSampler) -> tuple[torch.Tensor, torch.Tensor]:
+        calls[0] += 1
+        if calls[0] == call:
+            action()
+        return original(self)
+
+    monkeypatch.setattr(BatchSampler, "next", next_batch)
+
+
+def crash() -> None:
+    raise RuntimeError("power cut")

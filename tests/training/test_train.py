@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from rdibench.cli.main import main
+from rdibench.core.device import Acceleration
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataRoots
 from rdibench.models import create_model, load_checkpoint
@@ -23,8 +24,9 @@ from rdibench.training.defence import Defence
 from rdibench.training.loop import Trainer
 from rdibench.training.recipe import WatchRecipe
 from rdibench.training.run import STATE_FILE
-from rdibench.training.sampling import BatchSampler, crop_flip
+from rdibench.training.sampling import crop_flip
 from rdibench.training.watch import HeldOutWatch
+from tests.training.conftest import crash, interrupt_at
 
 RDI = {
     "model": {"arch": "rdi_smallcnn"},
@@ -82,26 +84,9 @@ def test_a_recipe_fits_thresholds_for_its_exit_rule(
     )
 
 
-def _interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int, action: Callable[[], None]) -> None:
-    """Run ``action`` when the sampler draws its ``call``-th batch of this process."""
-    original, calls = BatchSampler.next, [0]
-
-    def next_batch(self: BatchSampler) -> tuple[torch.Tensor, torch.Tensor]:
-        calls[0] += 1
-        if calls[0] == call:
-            action()
-        return original(self)
-
-    monkeypatch.setattr(BatchSampler, "next", next_batch)
-
-
-def _crash() -> None:
-    raise RuntimeError("power cut")
-
-
 @pytest.mark.parametrize(
     ("how", "error"),
-    [(lambda: os.kill(os.getpid(), signal.SIGINT), KeyboardInterrupt), (_crash, RuntimeError)],
+    [(lambda: os.kill(os.getpid(), signal.SIGINT), KeyboardInterrupt), (crash, RuntimeError)],
     ids=["ctrl-c", "crash"],
 )
 def test_resume_equals_uninterrupted(
@@ -115,7 +100,7 @@ def test_resume_equals_uninterrupted(
     recipe = make_recipe(**{**RDI, "defence": {**RDI["defence"], "objective": "average"}})
     straight = train(recipe, out_dir=tmp_path / "straight", data_roots=roots, progress=False)
     with monkeypatch.context() as m:
-        _interrupt_at(m, 5, how)  # Ctrl-C: saved after iteration 5; crash: last periodic checkpoint is iteration 3
+        interrupt_at(m, 5, how)  # Ctrl-C: saved after iteration 5; crash: last periodic checkpoint is iteration 3
         with pytest.raises(error):
             train(recipe, out_dir=tmp_path / "cut", data_roots=roots, progress=False)
     assert (tmp_path / "cut" / STATE_FILE).is_file()
@@ -126,6 +111,28 @@ def test_resume_equals_uninterrupted(
     a, b = read_card(resumed).training, read_card(straight).training
     assert a["curves"] == b["curves"] and a["resumes"] == 1
     assert read_card(resumed).thresholds == read_card(straight).thresholds
+
+
+def test_channels_last_trains_the_plain_model_up_to_noise_and_the_card_says_how_each_stretch_ran(
+    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe, fast = make_recipe(**RDI), Acceleration(channels_last=True)
+    plain = load_checkpoint(train(recipe, out_dir=tmp_path / "plain", data_roots=roots, progress=False))
+    nhwc = load_checkpoint(
+        train(recipe, out_dir=tmp_path / "nhwc", data_roots=roots, progress=False, acceleration=fast)
+    )
+    for (name, a), b in zip(plain.model.state_dict().items(), nhwc.model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-4), name
+    assert nhwc.card.weights_sha256 != plain.card.weights_sha256  # it did run differently
+    t_plain, t_nhwc = plain.card.training, nhwc.card.training
+    assert t_nhwc["mflops"] == t_plain["mflops"]  # counted on the plain module again
+    assert t_plain["accelerations"] == [Acceleration().describe()] and t_nhwc["accelerations"] == [fast.describe()]
+    with monkeypatch.context() as m:
+        interrupt_at(m, 5, crash)
+        with pytest.raises(RuntimeError):
+            train(recipe, out_dir=tmp_path / "mixed", data_roots=roots, progress=False)
+    mixed = train(recipe, out_dir=tmp_path / "mixed", data_roots=roots, progress=False, resume=True, acceleration=fast)
+    assert read_card(mixed).training["accelerations"] == [Acceleration().describe(), fast.describe()]
 
 
 def test_watch_keeps_the_best_held_out_weights(
@@ -245,9 +252,12 @@ def test_cli_trains_and_prints_the_checkpoint(
     monkeypatch.setenv("RDIBENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "cli"
     args = ["train", str(recipe_file()), "--out", str(out), "--iterations", "2", "--quiet", "--device", "cpu"]
-    assert main([*args, "--data-dir", str(Path(__file__).resolve().parents[2] / "data")]) == 0
+    data = str(Path(__file__).resolve().parents[2] / "data")
+    assert main([*args, "--channels-last", "--data-dir", data]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out)
-    assert read_card(out).training["recipe"]["schedule"]["iterations"] == 2
+    training = read_card(out).training
+    assert training["recipe"]["schedule"]["iterations"] == 2
+    assert training["accelerations"] == [{"channels_last": True, "compile": False}]
     assert main(["train", "paper-mnst", "--out", str(out)]) == 2
 
 
