@@ -57,6 +57,11 @@ class Acceleration:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if self.compile:  # the instance's forward: the module keeps its class, attributes and state dict
+            # random ops (a training forward's dropout) draw what eager ones draw from the same seed, not
+            # inductor's own stream: a compiled training computes the plain one's masks
+            from torch._inductor import config as inductor  # imported only when compiling: it is slow to load
+
+            inductor.fallback_random = True
             model.forward = torch.compile(model.forward)  # type: ignore[method-assign]
         model._rdibench_acceleration = self  # type: ignore[assignment]
         return model

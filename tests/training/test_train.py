@@ -113,10 +113,22 @@ def test_resume_equals_uninterrupted(
     assert read_card(resumed).thresholds == read_card(straight).thresholds
 
 
-def test_channels_last_trains_the_plain_model_up_to_noise_and_the_card_says_how_each_stretch_ran(
-    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "fast",
+    [
+        Acceleration(channels_last=True),
+        pytest.param(Acceleration(channels_last=True, compile=True), marks=pytest.mark.slow),
+    ],
+    ids=["channels-last", "compiled"],
+)
+def test_speed_settings_train_the_plain_model_up_to_noise_and_the_card_says_how_each_stretch_ran(
+    make_recipe: Callable[..., TrainRecipe],
+    roots: DataRoots,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast: Acceleration,
 ) -> None:
-    recipe, fast = make_recipe(**RDI), Acceleration(channels_last=True)
+    recipe = make_recipe(**RDI)
     plain = load_checkpoint(train(recipe, out_dir=tmp_path / "plain", data_roots=roots, progress=False))
     nhwc = load_checkpoint(
         train(recipe, out_dir=tmp_path / "nhwc", data_roots=roots, progress=False, acceleration=fast)
