@@ -105,7 +105,7 @@ class Trainer:
         self.wall_time_s = 0.0
         self.resumes = 0
         self.accelerations = [self.acceleration.describe()]
-        """The settings of every stretch of the run (``--channels-last`` and ``--compile`` may change on resume)."""
+        """Every speed setting the run trained under, in the order first used (a resume may change them)."""
 
     def _empty_window(self) -> dict[str, Any]:
         n = self.model.num_exits

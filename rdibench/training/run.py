@@ -130,7 +130,7 @@ def train(
     ``store`` defaults to ``<data_roots.cache>/checkpoints``; base recipes are trained (or reused) there too.
     ``resume`` continues an interrupted run of the same recipe from its last checkpoint. ``acceleration``
     (channels-last layout, compiled forwards) changes only speed, so it is not part of the recipe; the card
-    records the settings of every stretch of the run.
+    records every setting the run trained under.
     """
     p = plan(recipe)
     store = Path(store) if store else data_roots.cache / "checkpoints"
