@@ -4,7 +4,8 @@ Each committed RDI-ResNet-38 recipe's defence (average: one attack; max-average:
 forward) trains two copies of one seeded model on the same batches, one plain and one channels-last, timed
 interleaved (:mod:`tests.benchmarks.interleave`); the images are random, since an iteration's cost does not
 depend on them. The ratio (plain seconds / channels-last seconds) is in the benchmark's extra_info. A benchmark
-reports; it asserts only that both copies trained the same model up to floating-point noise.
+reports; it asserts only that both copies trained the same model up to floating-point noise (1 % of the weights'
+norm: the sign of an FGSM gradient turns a last-bit difference into a changed pixel, so the noise grows).
 Run: ``pytest tests/benchmarks/test_training_speed.py --benchmark-enable``.
 """
 
@@ -61,7 +62,6 @@ def test_training_iteration_channels_last_vs_plain(benchmark: Any, recipe_name: 
             "threads": torch.get_num_threads(),
         }
     )
-    plain, fast = (t.model.state_dict() for t in trainers.values())
+    plain, fast = (torch.cat([v.float().flatten() for v in t.model.state_dict().values()]) for t in trainers.values())
     assert trainers["plain"].iteration == trainers["channels_last"].iteration > 0
-    for name, value in plain.items():
-        assert torch.allclose(value.float(), fast[name].float(), atol=1e-3), name
+    assert (fast - plain).norm() <= 1e-2 * plain.norm()
