@@ -37,9 +37,10 @@ def test_training_iteration_channels_last_vs_plain(benchmark: Any, recipe_name: 
     recipe = load_recipe(REPO / "baselines" / f"{recipe_name}.yaml")
     g = make_generator(0)
     x, y = torch.rand(4 * recipe.batch_size, 3, 32, 32, generator=g), torch.randint(0, 10, (4 * recipe.batch_size,))
+    assert recipe.model is not None  # both recipes build their model from scratch
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = create_model(recipe.model.arch if recipe.model else "rdi_resnet38")
+        model = create_model(recipe.model.arch)
     trainers = {
         name: Trainer(
             copy.deepcopy(model),
