@@ -129,13 +129,26 @@ def test_speed_settings_train_the_plain_model_up_to_noise_and_the_card_says_how_
     fast: Acceleration,
 ) -> None:
     recipe = make_recipe(**RDI)
+    seen: list[tuple[bool, Acceleration | None]] = []  # per step: a conv's weights NHWC, the model's settings
+    step = Trainer.step
+
+    def spy(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> None:
+        # MNIST's one-channel images and first conv look the same in either layout; a deeper conv does not
+        conv = next(m for m in self.model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+        layout = conv.weight.is_contiguous(memory_format=torch.channels_last)
+        seen.append((layout, getattr(self.model, "_rdibench_acceleration", None)))
+        step(self, x, y)
+
+    monkeypatch.setattr(Trainer, "step", spy)
     plain = load_checkpoint(train(recipe, out_dir=tmp_path / "plain", data_roots=roots, progress=False))
+    assert seen == [(False, None)] * recipe.schedule.iterations
+    seen.clear()
     nhwc = load_checkpoint(
         train(recipe, out_dir=tmp_path / "nhwc", data_roots=roots, progress=False, acceleration=fast)
     )
+    assert seen == [(True, fast)] * recipe.schedule.iterations  # every step ran under the settings
     for (name, a), b in zip(plain.model.state_dict().items(), nhwc.model.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-4), name
-    assert nhwc.card.weights_sha256 != plain.card.weights_sha256  # it did run differently
     t_plain, t_nhwc = plain.card.training, nhwc.card.training
     assert t_nhwc["mflops"] == t_plain["mflops"]  # counted on the plain module again
     assert t_plain["accelerations"] == [Acceleration().describe()] and t_nhwc["accelerations"] == [fast.describe()]
