@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from rdibench.cli.common import acceleration, add_data_args, add_device_arg, data_roots
 from rdibench.core.device import resolve_device
@@ -24,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="DIR",
         help="checkpoint store keyed by recipe hash, also used for base models "
         "(default: $RDIBENCH_CACHE/checkpoints, else ~/.cache/rdibench/checkpoints)",
+    )
+    p.add_argument(
+        "--reuse-from",
+        metavar="DIRS",
+        help="read-only stores (os.pathsep-separated, e.g. baselines/models) whose finished models of the recipe "
+        "or of its base recipes are used instead of training them",
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument(
@@ -46,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         recipe,
         out_dir=args.out,
         store=args.store,
+        reuse_from=[Path(d) for d in (args.reuse_from or "").split(os.pathsep) if d],
         resume=args.resume,
         progress=not args.quiet and sys.stderr.isatty(),
         data_roots=data_roots(args),

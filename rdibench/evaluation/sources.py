@@ -3,6 +3,7 @@ the store, a user's factory model, or a module given in memory)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch import nn
@@ -14,7 +15,7 @@ from rdibench.data import DataRoots, Dataset, dataset_info
 from rdibench.evaluation.specs import ModelSpec
 from rdibench.models import Checkpoint, load_checkpoint
 from rdibench.models.factory import build_factory_model, module_checkpoint
-from rdibench.models.fetch import fetch
+from rdibench.models.fetch import describe_fetch, fetch
 from rdibench.models.importers import import_checkpoint
 
 
@@ -32,10 +33,10 @@ def resolve_model(
     acceleration: Acceleration | None = None,
 ) -> Checkpoint:
     """Load the model a suite names; published models are fetched into the cache once (models roots first);
-    imports are converted once into ``cache`` keyed by the file's sha256; a recipe's model comes from the
-    first store holding it (``stores``, then the cache), else is trained on ``train_device`` with
-    ``acceleration``, continuing the cache's interrupted training of that recipe if there is one (an
-    interrupted suite run resumes where its training stopped).
+    imports are converted once into ``cache`` keyed by the file's sha256; a recipe's model, and each base model
+    it is fine-tuned from, comes from the first store holding it (``stores``, then the cache), else is trained
+    on ``train_device`` with ``acceleration``, continuing the cache's interrupted training of that recipe if
+    there is one (an interrupted suite run resumes where its training stopped).
 
     A factory model (imported from ``folder``, the suite's) and a ``module`` given in memory are built for
     ``data`` (its image shape and dataset); what goes wrong there is a ConfigError naming ``where`` (the
@@ -48,21 +49,17 @@ def resolve_model(
     if spec.published is not None:
         return load_checkpoint(fetch(spec.published, roots))
     if spec.import_path is not None and spec.import_kind is not None:
-        digest = sha256_file(spec.import_path)[:16]
-        out = cache / "imports" / f"{spec.import_kind}-{digest}"
+        out = _import_dir(spec.import_path, spec.import_kind, cache)
         if not (out / "card.json").exists():
             import_checkpoint(spec.import_kind, spec.import_path, out)
         return load_checkpoint(out)
-    from rdibench.training import find_trained, load_recipe, train
+    from rdibench.training import load_recipe, train
 
     assert spec.recipe is not None  # guaranteed by ModelSpec's validator
-    recipe = load_recipe(spec.recipe)
-    trained = find_trained(recipe, list(stores or []))
-    if trained is not None:
-        return load_checkpoint(trained)
     path = train(
-        recipe,
+        load_recipe(spec.recipe),
         store=cache / "checkpoints",
+        reuse_from=stores or [],
         data_roots=roots,
         progress=False,
         resume=True,
@@ -72,7 +69,34 @@ def resolve_model(
     return load_checkpoint(path)
 
 
-def untrained_exits(spec: ModelSpec, cache: Path, stores: list[Path] | None = None) -> int | None:
+def describe_source(spec: ModelSpec, roots: DataRoots, stores: Sequence[Path] = ()) -> str:
+    """Where :func:`resolve_model` would take ``spec``'s model from, found without loading, downloading or
+    training anything (``rdibench validate`` prints it, so a run that would download or train says so first)."""
+    if spec.factory is not None:
+        return f"factory {spec.factory}" + (f", weights {spec.weights}" if spec.weights else "")
+    if spec.given is not None:
+        return f"given in memory ({spec.given})"
+    if spec.checkpoint is not None:
+        return f"checkpoint {spec.checkpoint.resolve()}"
+    if spec.published is not None:
+        return f"published {spec.published}: {describe_fetch(spec.published, roots)}"
+    if spec.import_path is not None and spec.import_kind is not None:
+        out = _import_dir(spec.import_path, spec.import_kind, roots.cache)
+        done = f"imported, {out}" if (out / "card.json").exists() else "imported into the cache on first use"
+        return f"{spec.import_kind} file {spec.import_path}: {done}"
+    from rdibench.training import describe_training, load_recipe
+
+    assert spec.recipe is not None  # guaranteed by ModelSpec's validator
+    recipe = load_recipe(spec.recipe)
+    return f"recipe {recipe.name}: {describe_training(recipe, roots.cache / 'checkpoints', stores)}"
+
+
+def _import_dir(path: Path, kind: str, cache: Path) -> Path:
+    """An external file is converted once, into the cache, keyed by its contents."""
+    return cache / "imports" / f"{kind}-{sha256_file(path)[:16]}"
+
+
+def untrained_exits(spec: ModelSpec, cache: Path, stores: Sequence[Path] = ()) -> int | None:
     """The exit count of a recipe model that neither ``stores`` nor the cache holds trained (loading it would
     train it), read from its recipe without training; None for every other model."""
     if spec.recipe is None:
@@ -80,7 +104,7 @@ def untrained_exits(spec: ModelSpec, cache: Path, stores: list[Path] | None = No
     from rdibench.training import find_trained, load_recipe, plan
 
     recipe = load_recipe(spec.recipe)
-    if find_trained(recipe, [*(stores or []), cache / "checkpoints"]) is not None:
+    if find_trained(recipe, [*stores, cache / "checkpoints"]) is not None:
         return None
     return plan(recipe).num_exits
 

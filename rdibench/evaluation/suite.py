@@ -176,7 +176,7 @@ def build_suite(
     (``rdibench.evaluate``), the only ones that may use the ``given`` key."""
     suite = validate(SuiteConfig, data, source=source, lines=lines)
     resolved_models = [_resolve_paths(m, base, source) for m in suite.models]
-    stores = [p if p.is_absolute() else base / p for p in suite.stores]
+    stores = [(base / p).resolve() for p in suite.stores]  # an absolute p stays itself
     written = suite.model_dump(mode="json")
     suite = suite.model_copy(update={"models": resolved_models, "stores": stores})
     suite._written, suite._origin, suite._folder = written, source, base

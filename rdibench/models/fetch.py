@@ -71,6 +71,18 @@ def fetch(name: str, roots: DataRoots, *, progress: bool | None = None) -> Path:
     return target
 
 
+def describe_fetch(name: str, roots: DataRoots) -> str:
+    """What :func:`fetch` would do for ``name``, found without downloading or importing anything."""
+    entry = PUBLISHED.get(name)
+    target = roots.cache / "models" / entry.name
+    if _current(target, entry):
+        return f"imported, {target}"
+    local = find_local(entry, roots.models)
+    if local is not None:
+        return f"file at hand, {local} (sha256 verified); imported into the cache on first use"
+    return f"downloaded on first use from {entry.url} (sha256 {entry.sha256}), then imported into the cache"
+
+
 def resolve_checkpoint(name_or_dir: str | Path, roots: DataRoots, *, progress: bool | None = None) -> Path:
     """A checkpoint directory as given, else the published model of that name (fetched on first use)."""
     path = Path(name_or_dir)

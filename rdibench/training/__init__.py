@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rdibench.training.pruning import prune_structured, prune_unstructured
 from rdibench.training.recipe import TrainRecipe, load_recipe, presets
-from rdibench.training.run import find_trained, plan, train
+from rdibench.training.run import describe_training, find_trained, plan, train
 
 __all__ = [
     "TrainRecipe",
+    "describe_training",
     "find_trained",
     "load_recipe",
     "plan",

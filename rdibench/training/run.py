@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,19 +125,47 @@ def train(
     data_roots: DataRoots,
     device: str = "cpu",
     acceleration: Acceleration | None = None,
+    reuse_from: Sequence[Path | str] = (),
 ) -> Path:
     """Train ``recipe`` (or reuse its finished run) and return the checkpoint directory.
 
     ``store`` defaults to ``<data_roots.cache>/checkpoints``; base recipes are trained (or reused) there too.
-    ``resume`` continues an interrupted run of the same recipe from its last checkpoint. ``acceleration``
-    (channels-last layout, compiled forwards) changes only speed, so it is not part of the recipe; the card
-    records every setting the run trained under.
+    ``reuse_from``: read-only stores (the committed ``baselines/models``) whose finished runs of this recipe
+    or of its bases are used as they are, so a pruned model is fine-tuned from the committed backbone instead
+    of a retrained one. ``resume`` continues an interrupted run of the same recipe from its last checkpoint.
+    ``acceleration`` (channels-last layout, compiled forwards) changes only speed, so it is not part of the
+    recipe; the card records every setting the run trained under.
     """
     p = plan(recipe)
     store = Path(store) if store else data_roots.cache / "checkpoints"
+    lookup = tuple(Path(s) for s in reuse_from)
+    if out_dir is None and (found := _find(p, lookup)) is not None:
+        logger.info("reusing the trained %s in %s", recipe.name, found)
+        return found
     run_dir = Path(out_dir) if out_dir else _store_dir(p, store)
-    how = _How(resume, progress, torch.device(device), acceleration or Acceleration())
+    how = _How(resume, progress, torch.device(device), acceleration or Acceleration(), lookup)
     return _train(p, run_dir, store, data_roots, how)
+
+
+def describe_training(recipe: TrainRecipe, store: Path, reuse_from: Sequence[Path] = ()) -> str:
+    """What :func:`train` with these stores would do, found without loading data or training: the finished run
+    it would use, else what it would train (and first which bases). Why: ``rdibench validate`` shows it, so a
+    suite that would train for hours says so before it starts."""
+    return _describe(plan(recipe), store, tuple(reuse_from))
+
+
+def _describe(p: Plan, store: Path, lookup: tuple[Path, ...]) -> str:
+    found = _find(p, (*lookup, store))
+    if found is not None:
+        return f"trained, {found}"
+    r = p.recipe
+    state = _store_dir(p, store) / STATE_FILE
+    text = f"NOT TRAINED: trains {r.schedule.iterations:,} iterations of batch {r.batch_size} first"
+    if state.is_file():
+        text += f" (continuing the interrupted run in {state.parent})"
+    if isinstance(p.base, Plan):
+        text += f"; its base {p.base.recipe.name}: {_describe(p.base, store, lookup)}"
+    return text
 
 
 def portable_path(path: Path) -> str:
@@ -152,9 +181,12 @@ def _store_dir(p: Plan, store: Path) -> Path:
     return store / f"{p.recipe.name}-{p.hash[:12]}"
 
 
-def find_trained(recipe: TrainRecipe, stores: list[Path]) -> Path | None:
+def find_trained(recipe: TrainRecipe, stores: Sequence[Path]) -> Path | None:
     """The finished checkpoint of exactly this recipe in the first store that has it (e.g. committed models)."""
-    p = plan(recipe)
+    return _find(plan(recipe), stores)
+
+
+def _find(p: Plan, stores: Sequence[Path]) -> Path | None:
     for store in stores:
         run_dir = _store_dir(p, store)
         if (run_dir / CARD).is_file() and (read_card(run_dir).training or {}).get("recipe_hash") == p.hash:
@@ -170,6 +202,7 @@ class _How:
     progress: bool
     device: torch.device
     acceleration: Acceleration
+    reuse_from: tuple[Path, ...]
 
 
 def _train(p: Plan, run_dir: Path, store: Path, roots: DataRoots, how: _How) -> Path:
@@ -187,7 +220,7 @@ def _train(p: Plan, run_dir: Path, store: Path, roots: DataRoots, how: _How) -> 
         raise recipe.error("batch_size", f"{recipe.batch_size} exceeds the {len(train_data)} training images")
     base_dir = p.base
     if isinstance(base_dir, Plan):
-        base_dir = _train(base_dir, _store_dir(base_dir, store), store, roots, how)
+        base_dir = _find(base_dir, how.reuse_from) or _train(base_dir, _store_dir(base_dir, store), store, roots, how)
     model, prune_info = _build(p, base_dir)
     model.to(device)
     sampler = BatchSampler(

@@ -16,6 +16,7 @@ import yaml
 
 from rdibench.cli.main import main
 from rdibench.core.errors import ResultsError
+from rdibench.models.catalogue import PUBLISHED
 from rdibench.report import report_markdown
 from rdibench.results import RunDir
 from tests.runner.conftest import write_suite
@@ -119,19 +120,54 @@ def test_an_only_run_lists_its_pending_cells_until_resume_finishes_it(
     assert "Partial run" not in report_markdown(run_dir)
 
 
-def test_an_only_run_does_not_train_the_recipe_models_it_leaves_out(
-    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A recipe model no --only pattern can select is neither trained nor loaded: its cells stay pending, and
-    the --resume that selects it trains it and adds its card to the manifest."""
+def _mixed_suite(tmp_path: Path, ckpt: Path, more_models: str = "") -> Path:
+    """A suite of a checkpoint and the TINY recipe (and ``more_models``, YAML list items)."""
     recipe = tmp_path / "tiny-recipe.yaml"
     recipe.write_text(yaml.safe_dump(TINY, sort_keys=False))
     suite = tmp_path / "mixed.yaml"
     suite.write_text(
         "name: mixed\nseed: 7\ndata: {dataset: mnist, n: 16}\nbatch_size: 16\nsanity: {probe_first_attack: false}\n"
-        f"models:\n  - {{name: rdi, checkpoint: {tiny_ckpt}}}\n  - {{name: trained, recipe: {recipe.name}}}\n"
+        f"models:\n  - {{name: rdi, checkpoint: {ckpt}}}\n  - {{name: trained, recipe: {recipe.name}}}\n{more_models}"
         "attacks:\n  - {name: clean}\n  - {name: fgsm, algorithm: fgsm, objective: average, params: {eps: 0.3}}\n"
     )
+    return suite
+
+
+def test_validate_says_where_each_model_comes_from_and_what_a_run_would_train(
+    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before a run: the checkpoint, the published model's download and the recipe NOT TRAINED; after it, the
+    recipe's trained model in the cache. Nothing is downloaded or trained by validate itself."""
+    suite = _mixed_suite(tmp_path, tiny_ckpt, "  - {name: trades, published: trades-smallcnn-mnist}\n")
+    nowhere = str(tmp_path / "no-models")
+    store = tmp_path / "cache" / "checkpoints"
+    assert main(["validate", str(suite), "--data-dir", "data", "--models-dir", nowhere]) == 0
+    out = capsys.readouterr().out
+    entry = PUBLISHED.get("trades-smallcnn-mnist")
+    lines = out.splitlines()
+    assert lines[1:] == [
+        f"  rdi      checkpoint {tiny_ckpt.resolve()}",
+        "  trained  recipe tiny: NOT TRAINED: trains 8 iterations of batch 16 first",
+        f"  trades   published trades-smallcnn-mnist: downloaded on first use from {entry.url} (sha256 "
+        f"{entry.sha256}), then imported into the cache",
+        "1 model(s) NOT TRAINED: `rdibench run` trains each before any cell runs (`rdibench train RECIPE` trains "
+        "one alone; `--only` leaves a model out)",
+    ]
+    assert not store.exists() and not (tmp_path / "cache" / "models").exists()
+    suite = _mixed_suite(tmp_path, tiny_ckpt)  # without the published model: this machine may have no internet
+    _run_cli(["run", str(suite), "--out", str(tmp_path / "r"), "--only", "trained|clean"], tmp_path, capsys)
+    (trained,) = store.iterdir()
+    assert main(["validate", str(suite), "--data-dir", "data", "--models-dir", nowhere]) == 0
+    out = capsys.readouterr().out
+    assert f"  trained  recipe tiny: trained, {trained}" in out.splitlines() and "NOT TRAINED" not in out
+
+
+def test_an_only_run_does_not_train_the_recipe_models_it_leaves_out(
+    tiny_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recipe model no --only pattern can select is neither trained nor loaded: its cells stay pending, and
+    the --resume that selects it trains it and adds its card to the manifest."""
+    suite = _mixed_suite(tmp_path, tiny_ckpt)
     store = tmp_path / "cache" / "checkpoints"
     _, out, _ = _run_cli(["run", str(suite), "--out", str(tmp_path / "r"), "--only", "rdi|*"], tmp_path, capsys)
     run_dir = out.splitlines()[-1]

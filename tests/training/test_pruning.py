@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +15,9 @@ from rdibench.data import DataRoots
 from rdibench.flops import exit_costs
 from rdibench.models import Checkpoint, ModelCard, create_model, load_checkpoint, save_checkpoint
 from rdibench.models.checkpoint import read_card
-from rdibench.training import TrainRecipe, prune_structured, prune_unstructured, train
+from rdibench.training import TrainRecipe, describe_training, load_recipe, prune_structured, prune_unstructured, train
 from rdibench.training.pruning import make_permanent, sparsity_for_mflops, weight_sparsity
+from tests.training.conftest import interrupt_at
 
 DENSE = 9.2559814453125  # SmallCNN, paper convention (docs/protocol.md §7)
 
@@ -110,3 +113,43 @@ def test_a_base_recipe_is_trained_into_the_store_and_reused(
     (base_dir,) = store.glob("defended-*")
     assert card.training["base"]["weights_sha256"] == read_card(base_dir).weights_sha256
     assert card.pruning["mflops_after"] <= 5.7
+
+
+def test_a_base_in_a_read_only_store_is_used_and_describe_says_what_would_train(
+    recipe_file: Callable[..., Path],
+    make_recipe: Callable[..., TrainRecipe],
+    roots: DataRoots,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A committed base is fine-tuned from, not retrained; describe_training (what `rdibench validate` prints)
+    says at every stage what train would do: train the base and the model, resume, or reuse."""
+    recipe_file("defended", schedule={"iterations": 2, "milestones": []})
+    child = make_recipe(
+        "pruned",
+        model=None,
+        base="defended.yaml",
+        prune={"kind": "structured", "target_mflops": 5.7},
+        schedule={"iterations": 4, "milestones": []},
+    )
+    committed, cache = tmp_path / "committed", tmp_path / "cache"
+    untrained = "NOT TRAINED: trains 4 iterations of batch 16 first"
+    assert describe_training(child, cache, [committed]) == (
+        f"{untrained}; its base defended: NOT TRAINED: trains 2 iterations of batch 16 first"
+    )
+    base_dir = train(load_recipe(tmp_path / "defended.yaml"), store=committed, data_roots=roots, progress=False)
+    assert describe_training(child, cache, [committed]) == f"{untrained}; its base defended: trained, {base_dir}"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        with pytest.raises(KeyboardInterrupt):
+            train(child, store=cache, reuse_from=[committed], data_roots=roots, progress=False)
+    (cut,) = cache.glob("pruned-*")
+    assert describe_training(child, cache, [committed]) == (
+        f"{untrained} (continuing the interrupted run in {cut}); its base defended: trained, {base_dir}"
+    )
+    done = train(child, store=cache, reuse_from=[committed], data_roots=roots, progress=False, resume=True)
+    assert done == cut and not list(cache.glob("defended-*"))  # the committed base was not trained again
+    assert read_card(done).training["base"]["weights_sha256"] == read_card(base_dir).weights_sha256
+    assert describe_training(child, cache, [committed]) == f"trained, {done}"
+    assert train(child, store=tmp_path / "other", reuse_from=[cache], data_roots=roots, progress=False) == done
+    assert not (tmp_path / "other").exists()
