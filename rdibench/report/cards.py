@@ -7,6 +7,7 @@ page shows the model as evaluated. Paths of the machine that trained it are left
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import groupby
 from pathlib import PurePath
 from typing import Any
 
@@ -74,7 +75,7 @@ def training_budget(training: Mapping[str, Any] | None) -> str:
     if optimizer:
         parts.append(f"{optimizer.get('kind', '?')} lr {describe(optimizer.get('lr'))}")
     if training.get("wall_time_s") is not None:
-        parts.append(f"{float(training['wall_time_s']) / 3600:.2f} h wall time on {training.get('device', '?')}")
+        parts.append(f"{float(training['wall_time_s']) / 3600:.2f} h wall time on {_devices(training)}")
     if training.get("seed") is not None:
         parts.append(f"seed {training['seed']}")
     base = training.get("base") or {}
@@ -83,6 +84,14 @@ def training_budget(training: Mapping[str, Any] | None) -> str:
     if recipe.get("name"):
         parts.append(f"recipe {recipe['name']} ({str(training.get('recipe_hash', ''))[:12]})")
     return ", ".join(parts)
+
+
+def _devices(training: Mapping[str, Any]) -> str:
+    """The devices a training ran on, in order (cards before per-stretch records name one ``device``)."""
+    if "stretches" not in training:
+        return str(training.get("device", "?"))
+    devices = [str(s["device"] or "?") for s in training["stretches"]]
+    return " then ".join(device for device, _ in groupby(devices))
 
 
 def _thresholds(entry: Mapping[str, Any]) -> str:

@@ -104,8 +104,9 @@ class Trainer:
         self.window = self._empty_window()
         self.wall_time_s = 0.0
         self.resumes = 0
-        self.accelerations = [self.acceleration.describe()]
-        """Every speed setting the run trained under, in the order first used (a resume may change them)."""
+        self.earlier: list[dict[str, Any]] = []
+        """The stretches before this process's (each resume starts one): see :meth:`stretches`."""
+        self._began = (0, 0.0)  # iteration and wall time at which this process's stretch began
 
     def _empty_window(self) -> dict[str, Any]:
         n = self.model.num_exits
@@ -124,8 +125,22 @@ class Trainer:
             "window": self.window,
             "wall_time_s": self.wall_time_s,
             "resumes": self.resumes,
-            "accelerations": self.accelerations,
+            "stretches": self.stretches(),
         }
+
+    def stretches(self) -> list[dict[str, Any]]:
+        """Where and how the run trained, one entry per stretch (a resume starts the next): iterations
+        [from, to), wall seconds, device, speed settings and torch version. Why: a run may start on a GPU and
+        end on a CPU, and its card must say which iterations ran where."""
+        start, wall = self._began
+        now = {
+            "iterations": [start, self.iteration],
+            "wall_time_s": self.wall_time_s - wall,
+            "device": str(self.device),
+            "acceleration": self.acceleration.describe(),
+            "torch": str(torch.__version__),  # a str subclass the weights-only loader refuses
+        }
+        return [*self.earlier, now]
 
     def load(self) -> None:
         """Continue from ``state_path`` (written by the same recipe; tensors and plain containers only)."""
@@ -144,8 +159,8 @@ class Trainer:
         if self.watch:
             self.watch.load_state(state["watch"])
         self.wall_time_s, self.resumes = state["wall_time_s"], state["resumes"] + 1
-        earlier = state.get("accelerations", [Acceleration().describe()])  # runs saved before they were recorded
-        self.accelerations = [*earlier, *([] if self.accelerations[0] in earlier else self.accelerations)]
+        self.earlier = state.get("stretches") or [_unrecorded(self.iteration, self.wall_time_s)]
+        self._began = (self.iteration, self.wall_time_s)
         logger.info("resuming %s at iteration %d", self.recipe.name, self.iteration)
 
     def save(self) -> None:
@@ -254,6 +269,17 @@ class Trainer:
         if best["iteration"] != self.iteration:
             self.model.load_state_dict(best["model"])
             logger.info("%s: keeping the weights of iteration %d (held-out watch)", self.recipe.name, best["iteration"])
+
+
+def _unrecorded(iterations: int, wall_time_s: float) -> dict[str, Any]:
+    """The one stretch of a checkpoint written before stretches were recorded: how it ran is unknown."""
+    return {
+        "iterations": [0, iterations],
+        "wall_time_s": wall_time_s,
+        "device": None,
+        "acceleration": None,
+        "torch": None,
+    }
 
 
 def _progress_bar() -> Progress:

@@ -311,7 +311,6 @@ def _card(
         "recipe_hash": p.hash,
         "recipe_file": portable_path(recipe.source) if recipe.source else None,
         "seed": recipe.seed,
-        "device": str(device),
         "versions": versions,
         "data": {"train": train_data.provenance(), "val": val.provenance()},
         "base": {"path": portable_path(base_dir), "weights_sha256": read_card(base_dir).weights_sha256}
@@ -320,7 +319,7 @@ def _card(
         "iterations": trainer.iteration,
         "wall_time_s": trainer.wall_time_s,
         "resumes": trainer.resumes,
-        "accelerations": trainer.accelerations,
+        "stretches": trainer.stretches(),
         "curves": trainer.curves,
         "watch": {
             "attack": recipe.watch.attack.label(),

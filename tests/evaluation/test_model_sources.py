@@ -52,6 +52,9 @@ def test_a_suite_continues_an_interrupted_training_of_its_recipe(
     fast = Acceleration(channels_last=True)
     ckpt = resolve_model(spec, cache, roots, [], train_device="cpu", acceleration=fast)
     training = ckpt.card.training
-    assert training["resumes"] == 1 and training["device"] == "cpu"
-    assert training["accelerations"] == [Acceleration().describe(), fast.describe()]
+    assert training["resumes"] == 1
+    (before, after) = training["stretches"]
+    assert before["iterations"][1] == after["iterations"][0] and after["iterations"][1] == training["iterations"]
+    assert [s["device"] for s in (before, after)] == ["cpu", "cpu"]
+    assert [s["acceleration"] for s in (before, after)] == [Acceleration().describe(), fast.describe()]
     assert training["curves"][0] == read_card(straight).training["curves"][0]  # before the cut: the same run

@@ -73,4 +73,10 @@ def test_the_readme_section_says_what_each_model_cost_to_train(tmp_path):
         "cpu, seed 0, recipe cifar-resnet38-fastat (765bdfa5edee) |" in table
     )
     assert "| authors | not recorded | not trained here: published |" in table
+    stretches = [{"iterations": [0, 9], "device": "cuda:0"}, {"iterations": [9, 10], "device": "cpu"},
+                 {"iterations": [10, 12], "device": "cpu"}]  # fmt: skip
+    resumed = {**trained, "training": {**training, "iterations": 12, "stretches": stretches}}
+    del resumed["training"]["device"]  # cards with stretches name no single device
+    table = budget_markdown({"models": {"rdi": {"card": resumed}}})
+    assert table is not None and "12 iterations, batch 128, sgd lr 0.2, 1.55 h wall time on cuda:0 then cpu," in table
     assert budget_markdown({"models": {}}) is None

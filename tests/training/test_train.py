@@ -151,13 +151,37 @@ def test_speed_settings_train_the_plain_model_up_to_noise_and_the_card_says_how_
         assert torch.allclose(a, b, atol=1e-4), name
     t_plain, t_nhwc = plain.card.training, nhwc.card.training
     assert t_nhwc["mflops"] == t_plain["mflops"]  # counted on the plain module again
-    assert t_plain["accelerations"] == [Acceleration().describe()] and t_nhwc["accelerations"] == [fast.describe()]
+    assert [s["acceleration"] for s in t_plain["stretches"]] == [Acceleration().describe()]
+    assert [s["acceleration"] for s in t_nhwc["stretches"]] == [fast.describe()]
     with monkeypatch.context() as m:
         interrupt_at(m, 5, crash)
         with pytest.raises(RuntimeError):
             train(recipe, out_dir=tmp_path / "mixed", data_roots=roots, progress=False)
     mixed = train(recipe, out_dir=tmp_path / "mixed", data_roots=roots, progress=False, resume=True, acceleration=fast)
-    assert read_card(mixed).training["accelerations"] == [Acceleration().describe(), fast.describe()]
+    stretches = read_card(mixed).training["stretches"]
+    assert [s["acceleration"] for s in stretches] == [Acceleration().describe(), fast.describe()]
+    assert [s["iterations"] for s in stretches] == [[0, 3], [3, recipe.schedule.iterations]]  # crash: from iteration 3
+    assert all(s["device"] == "cpu" and s["torch"] == torch.__version__ and s["wall_time_s"] > 0 for s in stretches)
+
+
+def test_a_checkpoint_written_before_stretches_were_recorded_resumes_saying_so(
+    make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = make_recipe()
+    with monkeypatch.context() as m:
+        interrupt_at(m, 5, crash)
+        with pytest.raises(RuntimeError):
+            train(recipe, out_dir=tmp_path / "old", data_roots=roots, progress=False)
+    path = tmp_path / "old" / STATE_FILE
+    state = torch.load(path, weights_only=True)
+    del state["stretches"]  # as an older rdibench wrote it
+    torch.save(state, path)
+    first, now = read_card(train(recipe, out_dir=path.parent, data_roots=roots, progress=False, resume=True)).training[
+        "stretches"
+    ]
+    assert first == {"iterations": [0, 3], "wall_time_s": state["wall_time_s"], "device": None, "acceleration": None,
+                     "torch": None}  # fmt: skip
+    assert now["iterations"] == [3, recipe.schedule.iterations] and now["device"] == "cpu"
 
 
 def test_watch_keeps_the_best_held_out_weights(
@@ -282,7 +306,7 @@ def test_cli_trains_and_prints_the_checkpoint(
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out)
     training = read_card(out).training
     assert training["recipe"]["schedule"]["iterations"] == 2
-    assert training["accelerations"] == [{"channels_last": True, "compile": False}]
+    assert [s["acceleration"] for s in training["stretches"]] == [{"channels_last": True, "compile": False}]
     assert main(["train", "paper-mnst", "--out", str(out)]) == 2
 
 
