@@ -134,7 +134,7 @@ def train(
     or of its bases are used as they are, so a pruned model is fine-tuned from the committed backbone instead
     of a retrained one. ``resume`` continues an interrupted run of the same recipe from its last checkpoint.
     ``acceleration`` (channels-last layout, compiled forwards) changes only speed, so it is not part of the
-    recipe; the card records every setting the run trained under.
+    recipe; the card records the device and settings of each stretch of the run (a resume starts one).
     """
     p = plan(recipe)
     store = Path(store) if store else data_roots.cache / "checkpoints"
