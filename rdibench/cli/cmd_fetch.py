@@ -8,7 +8,7 @@ from rdibench.cli.common import add_models_args, data_roots
 from rdibench.core.errors import ConfigError
 from rdibench.data import DataRoots
 from rdibench.models.catalogue import PUBLISHED
-from rdibench.models.fetch import fetch
+from rdibench.models.fetch import fetch, imported
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
 def _print_catalogue(roots: DataRoots) -> None:
     for name in PUBLISHED.names():
         e = PUBLISHED.get(name)
-        cached = roots.cache / "models" / name
-        print(f"{name}  ({e.dataset}, import kind {e.importer})")
+        cached = imported(name, roots)
+        print(f"{name}  ({e.dataset}, {e.num_exits} exit(s), import kind {e.importer})")
         print(f"    {e.description}")
         print(f"    file {e.filename}, {e.size:,} bytes, sha256 {e.sha256}")
         print(f"    from {e.url}")
         print(f"    cite: {e.citation}")
         print(f"    licence: {e.licence}")
-        print(f"    cached: {cached if (cached / 'card.json').is_file() else 'no (fetched on first use)'}")
+        print(f"    cached: {cached or 'no (fetched on first use)'}")

@@ -14,8 +14,9 @@ from rdibench.core.hashing import sha256_file
 from rdibench.data import DataRoots, Dataset, dataset_info
 from rdibench.evaluation.specs import ModelSpec
 from rdibench.models import Checkpoint, load_checkpoint
+from rdibench.models.catalogue import PUBLISHED
 from rdibench.models.factory import build_factory_model, module_checkpoint
-from rdibench.models.fetch import describe_fetch, fetch
+from rdibench.models.fetch import describe_fetch, fetch, imported
 from rdibench.models.importers import import_checkpoint
 
 
@@ -94,6 +95,15 @@ def describe_source(spec: ModelSpec, roots: DataRoots, stores: Sequence[Path] = 
 def _import_dir(path: Path, kind: str, cache: Path) -> Path:
     """An external file is converted once, into the cache, keyed by its contents."""
     return cache / "imports" / f"{kind}-{sha256_file(path)[:16]}"
+
+
+def deferrable_exits(spec: ModelSpec, roots: DataRoots, stores: Sequence[Path] = ()) -> int | None:
+    """The exit count of a model whose loading would train it (:func:`untrained_exits`) or fetch it (a published
+    model the cache has not imported), known without doing either; None for every other model. A run whose
+    ``--only`` leaves such a model out neither trains nor downloads it: its cells stay pending."""
+    if spec.published is not None:
+        return None if imported(spec.published, roots) else PUBLISHED.get(spec.published).num_exits
+    return untrained_exits(spec, roots.cache, stores)
 
 
 def untrained_exits(spec: ModelSpec, cache: Path, stores: Sequence[Path] = ()) -> int | None:

@@ -31,6 +31,11 @@ class PublishedModel(BaseModel):
     size: int = Field(ge=1, description="bytes of the published file")
     importer: str = Field(description="rdibench import kind that converts the file")
     dataset: Literal["mnist", "cifar10"]
+    num_exits: int = Field(
+        ge=1,
+        description="exits of the imported model (checked on import); a run whose --only leaves the model out "
+        "expands its cells from it without fetching the file",
+    )
     description: str
     citation: str
     licence: str
@@ -68,6 +73,7 @@ register_published(
         size=2_842_143,
         importer="triple-wins",
         dataset="cifar10",
+        num_exits=7,
         description="The paper authors' RDI-ResNet-38 (7 exits), CIFAR-10, max-average defence (PGD-10, eps 8/255, "
         "step 2/255), iteration 60,000 of 64,000",
         citation="Ting-Kuei Hu, Tianlong Chen, Haotao Wang, Zhangyang Wang. Triple Wins: Boosting Accuracy, "
@@ -87,6 +93,7 @@ register_published(
         size=1_251_636,
         importer="trades",
         dataset="mnist",
+        num_exits=1,
         description="The TRADES SmallCNN (4 conv + 3 fully connected layers, one exit), MNIST, trained with TRADES "
         "by its authors",
         citation="Hongyang Zhang, Yaodong Yu, Jiantao Jiao, Eric P. Xing, Laurent El Ghaoui, Michael I. Jordan. "

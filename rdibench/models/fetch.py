@@ -54,15 +54,20 @@ def fetch(name: str, roots: DataRoots, *, progress: bool | None = None) -> Path:
     The cache holds only finished imports: the download and the import happen in a temporary directory
     that is renamed into place after both succeed, so an interrupt leaves nothing a later run would trust.
     """
+    if (done := imported(name, roots)) is not None:
+        return done
     entry = PUBLISHED.get(name)
     target = roots.cache / "models" / entry.name
-    if _current(target, entry):
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{entry.name}-") as tmp:
         source = find_local(entry, roots.models) or _download(entry, Path(tmp), roots.models, progress)
         log.info("%s: %s (sha256 verified), importing into %s", entry.name, source, target)
         ckpt = IMPORTERS.get(entry.importer)(source)
+        if ckpt.card.num_exits != entry.num_exits:
+            raise CheckpointError(
+                f"published model {entry.name}: {source} imports as a model of {ckpt.card.num_exits} exit(s); "
+                f"the catalogue says {entry.num_exits}"
+            )
         card = ckpt.card.model_copy(
             update={"upstream": entry, "source": f"rdibench fetch {entry.name}: {entry.url}, sha256 {entry.sha256}"}
         )
@@ -71,11 +76,17 @@ def fetch(name: str, roots: DataRoots, *, progress: bool | None = None) -> Path:
     return target
 
 
+def imported(name: str, roots: DataRoots) -> Path | None:
+    """The cache's finished import of published model ``name`` (of the catalogue's file), if there is one."""
+    entry = PUBLISHED.get(name)
+    target = roots.cache / "models" / entry.name
+    return target if _current(target, entry) else None
+
+
 def describe_fetch(name: str, roots: DataRoots) -> str:
     """What :func:`fetch` would do for ``name``, found without downloading or importing anything."""
     entry = PUBLISHED.get(name)
-    target = roots.cache / "models" / entry.name
-    if _current(target, entry):
+    if (target := imported(name, roots)) is not None:
         return f"imported, {target}"
     local = find_local(entry, roots.models)
     if local is not None:

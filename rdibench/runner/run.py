@@ -25,7 +25,7 @@ from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.evaluation import Cell, SuiteConfig, expand
-from rdibench.evaluation.sources import resolve_model, untrained_exits
+from rdibench.evaluation.sources import deferrable_exits, resolve_model
 from rdibench.evaluation.thresholds import resolve_thresholds
 from rdibench.flops import exit_costs
 from rdibench.models.fetch import fetch
@@ -202,18 +202,19 @@ def prepare(
     A recipe model that must be trained trains on ``train_device`` (default ``device``) with ``acceleration``.
 
     Published models are fetched first, so a file that cannot be had stops the run before any data is read.
-    ``only``: the ``--only`` patterns. A recipe model none of them can select is not trained just to be left
-    out: it is not loaded, and its cells (expanded from its recipe) stay pending for a later ``--resume``.
+    ``only``: the ``--only`` patterns. A model none of them can select is not trained or downloaded just to be
+    left out: it is not loaded, and its cells (expanded from its recipe or catalogue entry) stay pending for a
+    later ``--resume``.
     """
     deferred = {
         spec.name: exits
         for spec in suite.models
         if only
         and not _may_select(spec.name, only)
-        and (exits := untrained_exits(spec, roots.cache, list(suite.stores))) is not None
+        and (exits := deferrable_exits(spec, roots, suite.stores)) is not None
     }
     for spec in suite.models:
-        if spec.published is not None:
+        if spec.published is not None and spec.name not in deferred:
             fetch(spec.published, roots)
     data = _load_data(suite, roots)
     ctx = Context(suite, data, {}, environment.code_version(), roots.cache, device=device)

@@ -16,7 +16,7 @@ import torch
 
 import rdibench
 from rdibench.cli.main import main
-from rdibench.core.errors import DownloadError, UnknownNameError
+from rdibench.core.errors import CheckpointError, DownloadError, UnknownNameError
 from rdibench.data import DataRoots, resolve_roots
 from rdibench.models import create_model, load_checkpoint
 from rdibench.models.catalogue import PUBLISHED, PublishedModel
@@ -56,7 +56,7 @@ def entry(
     return _register(monkeypatch, file_server.url(UPSTREAM), hashlib.sha256(body).hexdigest(), len(body))
 
 
-def _register(monkeypatch: pytest.MonkeyPatch, url: str, sha256: str, size: int) -> PublishedModel:
+def _register(monkeypatch: pytest.MonkeyPatch, url: str, sha256: str, size: int, num_exits: int = 1) -> PublishedModel:
     e = PublishedModel(
         name=NAME,
         url=url,
@@ -65,6 +65,7 @@ def _register(monkeypatch: pytest.MonkeyPatch, url: str, sha256: str, size: int)
         size=size,
         importer="trades",
         dataset="mnist",
+        num_exits=num_exits,
         description="a SmallCNN with random weights, served by the test",
         citation="none",
         licence="none",
@@ -145,6 +146,16 @@ def test_a_failed_download_names_the_url_and_the_models_roots(
     assert _cache_listing(roots) == [], "a failed fetch leaves nothing in the cache"
 
 
+def test_a_file_that_imports_with_another_exit_count_than_the_catalogue_says_is_refused(
+    entry: PublishedModel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _register(monkeypatch, entry.url, entry.sha256, entry.size, num_exits=3)
+    roots = _roots(tmp_path)
+    with pytest.raises(CheckpointError, match="imports as a model of 1 exit\\(s\\); the catalogue says 3"):
+        fetch(NAME, roots, progress=False)
+    assert _cache_listing(roots) == []
+
+
 def test_a_stale_import_is_replaced_when_the_catalogue_checksum_changes(
     entry: PublishedModel,
     file_server: FileServer,
@@ -183,7 +194,8 @@ def test_fetch_cli_lists_fetches_and_refuses_unknown_names(
     assert main(["fetch", "--list"]) == 0
     listing = capsys.readouterr().out
     for name in PUBLISHED.names():
-        assert name in listing and PUBLISHED.get(name).url in listing
+        e = PUBLISHED.get(name)
+        assert f"{name}  ({e.dataset}, {e.num_exits} exit(s), import kind {e.importer})" in listing and e.url in listing
     assert main(["fetch", "local-smalcnn"]) == 2
     err = capsys.readouterr().err
     assert "Did you mean 'local-smallcnn'" in err and "triple-wins-rdi-resnet38" in err
@@ -216,6 +228,34 @@ def test_suites_and_eval_fetch_on_first_use(
     assert main(["run", str(suite), "--out", str(tmp_path / "results"), "--quiet", "--no-cache"]) == 0
     assert main(["eval", NAME, "--attack", "clean", "--n", "16", "--format", "json"]) == 0
     assert file_server.hits[UPSTREAM] == 1, "the run fetched it; eval reused it"
+
+
+def test_a_run_whose_only_leaves_a_published_model_out_does_not_download_it(
+    entry: PublishedModel,
+    file_server: FileServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its cells (expanded from the catalogue's exit count) stay pending; the --resume that selects it fetches it."""
+    monkeypatch.setenv("RDIBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RDIBENCH_DATA", str(REPO / "data"))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        f"name: pub\ndata: {{dataset: mnist, n: 16}}\nsanity: {{probe_first_attack: false}}\nmodels:\n"
+        f"  - {{name: ours, checkpoint: {REPO / 'baselines/models/mnist-smallcnn-pgdat-31cd44483520'}}}\n"
+        f"  - {{name: pub, published: {NAME}}}\nattacks:\n  - {{name: clean}}\n"
+        "  - {name: fgsm, algorithm: fgsm, objective: single, exit: all, params: {eps: 0.3}}\n"
+    )
+    assert main(["run", str(suite), "--out", str(tmp_path / "results"), "--quiet", "--only", "ours|*"]) == 0
+    run_dir = capsys.readouterr().out.strip().splitlines()[-1]
+    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    assert file_server.hits[UPSTREAM] == 0 and not (tmp_path / "cache" / "models").exists()
+    assert manifest["pending_cells"] == ["pub|clean", "pub|fgsm-e0"] and set(manifest["models"]) == {"ours"}
+    assert main(["run", str(suite), "--resume", run_dir, "--quiet"]) == 0
+    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    assert file_server.hits[UPSTREAM] == 1 and manifest["pending_cells"] == []
+    assert manifest["models"]["pub"]["card"]["num_exits"] == entry.num_exits
 
 
 def test_every_catalogue_entry_names_a_known_importer() -> None:
