@@ -57,7 +57,7 @@ def fetch(name: str, roots: DataRoots, *, progress: bool | None = None) -> Path:
     if (done := imported(name, roots)) is not None:
         return done
     entry = PUBLISHED.get(name)
-    target = roots.cache / "models" / entry.name
+    target = _target(entry, roots)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{entry.name}-") as tmp:
         source = find_local(entry, roots.models) or _download(entry, Path(tmp), roots.models, progress)
@@ -79,8 +79,13 @@ def fetch(name: str, roots: DataRoots, *, progress: bool | None = None) -> Path:
 def imported(name: str, roots: DataRoots) -> Path | None:
     """The cache's finished import of published model ``name`` (of the catalogue's file), if there is one."""
     entry = PUBLISHED.get(name)
-    target = roots.cache / "models" / entry.name
+    target = _target(entry, roots)
     return target if _current(target, entry) else None
+
+
+def _target(entry: PublishedModel, roots: DataRoots) -> Path:
+    """Where the cache keeps a published model's import."""
+    return roots.cache / "models" / entry.name
 
 
 def describe_fetch(name: str, roots: DataRoots) -> str:
