@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -45,10 +45,12 @@ class Adversarial:
         return replace(self, images=self.images.to(device))
 
 
-AdvCache = dict[tuple[str, ...], Adversarial]
+ImageKey = tuple[str, ...]
+AdvCache = MutableMapping[ImageKey, Adversarial]
 """Adversarial images by (model id, attack signature[, rule, thresholds]): max-average reuses the single-exit
 ones, and a one-exit model's average, random, routing and max-average attacks are its single one. The model id
-names the weights, the seed and the images, so a cell's images never depend on which other cells ran."""
+names the weights, the seed and the images, so a cell's images never depend on which other cells ran. A plain
+dict, or the runner's :class:`~rdibench.evaluation.image_store.ImageStore`, which keeps shared ones on disk."""
 
 
 def retarget(spec: AttackSpec, objective: str, exit: int | None) -> AttackSpec:
@@ -67,9 +69,6 @@ def merge_warnings(*found: Warnings) -> dict[str, list[str]]:
             kept = out.setdefault(check, [])
             kept += [m for m in messages if m not in kept]
     return out
-
-
-ImageKey = tuple[str, ...]
 
 
 def _adv_key(model_id: str, spec: AttackSpec, exit: int | None, thresholds: Sequence[float], rule: str) -> ImageKey:

@@ -2,7 +2,9 @@
 
 Each finished cell is appended to ``cells.jsonl`` at once (atomic line), so an interrupt loses only
 the cell in flight and ``resume`` finishes the run. A cell already computed elsewhere for identical
-inputs (model weights, attack signature, data, thresholds, seed, code) is taken from the cell cache.
+inputs (model weights, attack signature, data, thresholds, seed, code) is taken from the cell cache, and
+adversarial images another cell reuses are kept in the cache until it is done (an interrupted max-average
+cell does not make its single-exit attacks again).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from rdibench.core.hashing import sha256_json
 from rdibench.core.seeding import derive_seed
 from rdibench.data import DataRoots, Dataset, dataset_info, load
 from rdibench.evaluation import Cell, SuiteConfig, expand
+from rdibench.evaluation.adversarial import ImageKey
+from rdibench.evaluation.image_store import ImageStore, shared_keys
 from rdibench.evaluation.sources import deferrable_exits, resolve_model
 from rdibench.evaluation.thresholds import resolve_thresholds
 from rdibench.flops import exit_costs
@@ -32,7 +36,7 @@ from rdibench.models.fetch import fetch
 from rdibench.report import write_report
 from rdibench.results import RunDir
 from rdibench.runner import environment
-from rdibench.runner.context import Context, LoadedModel, Progress, identity, place
+from rdibench.runner.context import Context, LoadedModel, Progress, cell_image_keys, identity, place
 from rdibench.runner.executors import Executor, ExecutorConfig, make_executor
 
 log = logging.getLogger(__name__)
@@ -131,12 +135,32 @@ def _cache_key(cell: Cell, ctx: Context) -> str:
             "thresholds": m.thresholds,
             "exit_rule": m.exit_rule,
             "seed": m.seed,
-            "batch": ctx.suite.batch_size,
             "sanity": ctx.suite.sanity.model_dump(),
-            "code": ctx.code_version,
-            "device": ctx.device.split(":")[0],  # cuda:0 and cuda:1 compute alike
-            "acceleration": ctx.acceleration.describe(),
+            **_computed_alike(ctx),
         }
+    )
+
+
+def _computed_alike(ctx: Context) -> dict[str, Any]:
+    """What a cached cell or stored image shares with this run's besides its own inputs: the code, the device kind
+    (cuda:0 and cuda:1 compute alike), the speed settings and the batch size (per-batch seeds)."""
+    return {
+        "batch": ctx.suite.batch_size,
+        "code": ctx.code_version,
+        "device": ctx.device.split(":")[0],
+        "acceleration": ctx.acceleration.describe(),
+    }
+
+
+def _image_store(ctx: Context, shared: Mapping[ImageKey, set[str]]) -> ImageStore:
+    """The run's adversarial-image cache: the images of ``shared`` keys (some other cell reuses them) are kept on
+    disk in the cache until every cell that needs them is done, so a resumed run reuses them."""
+    return ImageStore(
+        ctx.cache_dir / "images",
+        frozenset(shared),
+        sha256_json(_computed_alike(ctx)),
+        device=ctx.device,
+        acceleration=ctx.acceleration,
     )
 
 
@@ -313,6 +337,11 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
         place(ctx)
     position = {c.key: i for i, c in enumerate(cells)}
     suite_keys = [c.key for c in cells]
+    needs = {c.key: cell_image_keys(c, ctx) for c in cells if c.model.name in ctx.models}
+    shared = shared_keys(needs)
+    store = _image_store(ctx, shared) if options.cell_cache else None
+    if store is not None:
+        ctx.adv_cache = store
     if options.only is not None:
         cells = [c for c in cells if any(fnmatch.fnmatch(c.key, p) for p in patterns)]
         if not cells:
@@ -326,10 +355,20 @@ def run_suite(suite: SuiteConfig, source: dict[str, str], roots: DataRoots, opti
         if progress:
             progress.start(len(cells), len(cells) - len(todo))
 
+        def release(keys: Sequence[str]) -> None:
+            """Delete the stored images that no unfinished cell of the run needs any more."""
+            if store is not None:
+                store.discard({k for key in keys for k in needs.get(key, []) if k in shared and shared[k] <= done})
+
         def commit(cell: Cell, record: dict[str, Any], cached: bool) -> None:
             run.append_cell({**record, "position": position[cell.key]})
+            if record["status"] == "ok":
+                done.add(cell.key)
+                release([cell.key])
             if progress:
                 progress.cell_finished(cell.key, record["status"], cached)
+
+        release(list(done))
 
         fresh = []
         for cell in todo:
