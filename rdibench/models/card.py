@@ -84,6 +84,16 @@ class ModelCard(BaseModel):
             return {**data, "num_classes": dataset_info(data["dataset"]).num_classes}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upstream_exits(cls, data: Any) -> Any:
+        """An import made before the catalogue recorded exit counts: its upstream's are the model's own (without
+        this, every such import in a user's cache read as stale and was downloaded again)."""
+        upstream = data.get("upstream") if isinstance(data, dict) else None
+        if isinstance(upstream, dict) and "num_exits" not in upstream and "num_exits" in data:
+            return {**data, "upstream": {**upstream, "num_exits": data["num_exits"]}}
+        return data
+
     @model_validator(mode="after")
     def _check_thresholds(self) -> ModelCard:
         if self.thresholds is not None and len(self.thresholds) != self.num_exits - 1:

@@ -20,7 +20,7 @@ from rdibench.core.errors import CheckpointError, DownloadError, UnknownNameErro
 from rdibench.data import DataRoots, resolve_roots
 from rdibench.models import create_model, load_checkpoint
 from rdibench.models.catalogue import PUBLISHED, PublishedModel
-from rdibench.models.fetch import fetch, find_local
+from rdibench.models.fetch import fetch, find_local, imported
 from rdibench.models.importers import IMPORTERS
 from rdibench.models.importers.trades import KEY_MAP
 from tests.conftest import REPO, TRADES, TRIPLE_WINS, published_file
@@ -154,6 +154,19 @@ def test_a_file_that_imports_with_another_exit_count_than_the_catalogue_says_is_
     with pytest.raises(CheckpointError, match="imports as a model of 1 exit\\(s\\); the catalogue says 3"):
         fetch(NAME, roots, progress=False)
     assert _cache_listing(roots) == []
+
+
+def test_an_import_made_before_the_catalogue_recorded_exit_counts_is_still_current(
+    entry: PublishedModel, file_server: FileServer, tmp_path: Path
+) -> None:
+    roots = _roots(tmp_path)
+    ckpt_dir = fetch(NAME, roots, progress=False)
+    card = json.loads((ckpt_dir / "card.json").read_text())
+    del card["upstream"]["num_exits"]  # as rdibench wrote it then
+    (ckpt_dir / "card.json").write_text(json.dumps(card))
+    assert imported(NAME, roots) == ckpt_dir
+    assert load_checkpoint(fetch(NAME, roots, progress=False)).card.upstream == entry
+    assert file_server.hits[UPSTREAM] == 1, "not downloaded again"
 
 
 def test_a_stale_import_is_replaced_when_the_catalogue_checksum_changes(
