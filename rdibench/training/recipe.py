@@ -274,15 +274,15 @@ class PruneRecipe(_Strict):
     or to a target sparse-aware MFlops; MFlops use the paper convention of the last exit."""
 
     kind: Literal["structured", "unstructured"]
-    target_mflops: float | None = Field(None, gt=0)
+    target_mflops: float | None = Field(None, gt=0, description="or the recipe's match_mflops")
     target_sparsity: float | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _check(self) -> PruneRecipe:
-        if self.kind == "structured" and (self.target_mflops is None or self.target_sparsity is not None):
-            raise ValueError("kind 'structured' needs target_mflops (and no target_sparsity)")
-        if self.kind == "unstructured" and (self.target_mflops is None) == (self.target_sparsity is None):
-            raise ValueError("kind 'unstructured' needs exactly one of target_sparsity and target_mflops")
+        if self.kind == "structured" and self.target_sparsity is not None:
+            raise ValueError("kind 'structured' takes target_mflops, not target_sparsity")
+        if self.target_mflops is not None and self.target_sparsity is not None:
+            raise ValueError("give one of target_sparsity and target_mflops")
         return self
 
 
@@ -301,6 +301,12 @@ class TrainRecipe(_Strict):
     exit_weights: list[float] | None = Field(None, description="w_i of L_RDI (default 1 per exit, as the authors)")
     thresholds: ThresholdRecipe = ThresholdRecipe()
     prune: PruneRecipe | None = None
+    match_mflops: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="size the model to another's measured average cost (a recipe file, preset or checkpoint "
+        "directory, trained first if need be): the pruning target, or the width of a model built here",
+    )
     watch: WatchRecipe | None = Field(None, exclude_if=lambda v: v is None)
     eval_every: int = Field(100, ge=1, description="iterations per curve point (and log line)")
     checkpoint_every: int = Field(500, ge=1, description="iterations between resume checkpoints")
@@ -322,6 +328,18 @@ class TrainRecipe(_Strict):
             raise ValueError("give exactly one of model (train from scratch) and base (start from a trained model)")
         if self.prune and self.base is None:
             raise ValueError("prune needs base: the trained model to prune")
+        if self.prune and self.prune.target_mflops is None and self.prune.target_sparsity is None:
+            if self.match_mflops is None:
+                raise ValueError("prune needs a target: prune.target_mflops, prune.target_sparsity or match_mflops")
+        elif self.match_mflops is not None and self.prune:
+            raise ValueError("match_mflops sets the pruning target: drop prune.target_mflops/target_sparsity")
+        if self.match_mflops is not None and self.prune is None:
+            if self.model is None:
+                raise ValueError("match_mflops sizes a pruned model (prune) or one built here (model), not a fine-tune")
+            if "width" in self.model.kwargs:
+                raise ValueError("match_mflops chooses model.kwargs.width: drop it")
+            if "width" not in inspect.signature(MODELS.get(self.model.arch)).parameters:
+                raise ValueError(f"match_mflops sizes a model by its width; {self.model.arch} takes none")
         if self.watch and self.watch.n > self.data.val_n:
             raise ValueError(f"watch.n ({self.watch.n}) cannot exceed data.val_n ({self.data.val_n})")
         return self

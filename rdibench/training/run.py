@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from rdibench.inference import adjust, fit_thresholds, route, routed_logits
 from rdibench.models import ModelCard, MultiExitNet, create_model, load_checkpoint, save_checkpoint
 from rdibench.models.card import ThresholdFit, ThresholdShift
 from rdibench.models.checkpoint import CARD, read_card
-from rdibench.training import pruning
+from rdibench.training import pruning, sizing
 from rdibench.training.defence import Defence
 from rdibench.training.loop import Trainer, seeded_global_rng
 from rdibench.training.recipe import TrainRecipe, load_recipe, presets
@@ -42,7 +42,10 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "train_state.pt"
 RECIPE_FILE = "recipe.yaml"
 VAL_BATCH = 1000
-HASH_EXCLUDES = {"description", "checkpoint_every", "base"}  # never change the weights; base enters by identity
+# never change the weights; base and match_mflops enter by the identity of what they name
+HASH_EXCLUDES = {"description", "checkpoint_every", "base", "match_mflops"}
+Info = dict[str, Any] | None
+"""What the card records of a pruning or of a match_mflops sizing (None: none done)."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,16 @@ class Plan:
     recipe: TrainRecipe
     hash: str
     base: Path | Plan | None  # a checkpoint directory, or the plan of a base recipe (trained on demand)
+    match: Path | Plan | None  # match_mflops: the same
     arch: str
     arch_kwargs: dict[str, Any]
     num_exits: int
 
 
-def resolve_base(recipe: TrainRecipe) -> Path | TrainRecipe:
-    """``base`` as a checkpoint directory or a recipe: a path relative to the recipe's folder or the working
-    directory, else a preset name."""
-    ref = str(recipe.base)
+def resolve_base(recipe: TrainRecipe, key: str = "base") -> Path | TrainRecipe:
+    """``base`` (or ``match_mflops``) as a checkpoint directory or a recipe: a path relative to the recipe's
+    folder or the working directory, else a preset name."""
+    ref = str(getattr(recipe, key))
     folder = recipe.source.parent if recipe.source else Path.cwd()
     for cand in dict.fromkeys([folder / ref, Path(ref)]):
         if (cand / CARD).is_file():
@@ -69,28 +73,39 @@ def resolve_base(recipe: TrainRecipe) -> Path | TrainRecipe:
             return load_recipe(cand)
     if ref in presets():
         return load_recipe(ref)
-    raise recipe.error("base", f"{ref!r} is neither a checkpoint directory, a recipe file nor a preset")
+    raise recipe.error(key, f"{ref!r} is neither a checkpoint directory, a recipe file nor a preset")
+
+
+def _resolve(recipe: TrainRecipe, key: str, chain: tuple[str, ...]) -> tuple[Path | Plan, str]:
+    """What ``key`` names, checked (a recipe planned in turn), and its identity for this recipe's hash."""
+    ref = resolve_base(recipe, key)
+    if isinstance(ref, Path):
+        return ref, read_card(ref).weights_sha256
+    if ref.name in (*chain, recipe.name):
+        raise recipe.error(key, f"circular chain {' -> '.join((*chain, recipe.name, ref.name))}")
+    planned = plan(ref, (*chain, recipe.name))
+    return planned, planned.hash
 
 
 def plan(recipe: TrainRecipe, _chain: tuple[str, ...] = ()) -> Plan:
     """Every check that needs the model, done before any data is loaded or any training starts."""
-    if recipe.name in _chain:
-        raise recipe.error("base", f"circular base chain {' -> '.join((*_chain, recipe.name))}")
     base: Path | Plan | None = None
+    match: Path | Plan | None = None
     data = dataset_info(recipe.data.dataset)
     if recipe.model is not None:
         arch, kwargs, base_id = recipe.model.arch, dict(recipe.model.kwargs), None
         model = create_model(arch, num_classes=data.num_classes, **kwargs)
     else:
-        ref = resolve_base(recipe)
-        if isinstance(ref, Path):
-            ckpt = load_checkpoint(ref)
-            model, card = ckpt.model, ckpt.card
-            arch, kwargs, base_id, base = card.arch, card.arch_kwargs, card.weights_sha256, ref
+        base, base_id = _resolve(recipe, "base", _chain)
+        if isinstance(base, Path):
+            ckpt = load_checkpoint(base)
+            model, arch, kwargs = ckpt.model, ckpt.card.arch, ckpt.card.arch_kwargs
         else:
-            base = plan(ref, (*_chain, recipe.name))
-            arch, kwargs, base_id = base.arch, base.arch_kwargs, base.hash
+            arch, kwargs = base.arch, base.arch_kwargs
             model = create_model(arch, num_classes=data.num_classes, **kwargs)
+    match_id = None
+    if recipe.match_mflops is not None:
+        match, match_id = _resolve(recipe, "match_mflops", _chain)
     shape = tuple(getattr(model, "input_shape", data.input_shape))
     if shape != data.input_shape:
         raise recipe.error(
@@ -108,11 +123,14 @@ def plan(recipe: TrainRecipe, _chain: tuple[str, ...] = ()) -> Plan:
         values = getattr(recipe.thresholds, key)
         if values is not None and len(values) != n - 1:
             raise recipe.error(f"thresholds.{key}", f"needs one value per side exit ({n - 1}), got {len(values)}")
-    target = recipe.prune.target_mflops if recipe.prune else None
-    if target is not None and target >= (dense := pruning.main_mflops(model)):
-        raise recipe.error("prune.target_mflops", f"{target} is not below the base model's {dense:.4g} MFlops")
+    target, key = (recipe.prune.target_mflops if recipe.prune else None), "prune.target_mflops"
+    if isinstance(match, Path):  # a trained model's cost is known now; a recipe's once it is trained
+        target, key = round(sizing.matched_mflops(match), 4), "match_mflops"
+    if target is not None and recipe.prune and target >= (dense := pruning.main_mflops(model)):
+        raise recipe.error(key, f"{target} is not below the base model's {dense:.4g} MFlops")
     dump = recipe.model_dump(mode="json", exclude=HASH_EXCLUDES)
-    return Plan(recipe, sha256_json({"recipe": dump, "base": base_id}), base, arch, kwargs, n)
+    identity = {"recipe": dump, "base": base_id, **({"match_mflops": match_id} if match_id else {})}
+    return Plan(recipe, sha256_json(identity), base, match, arch, kwargs, n)
 
 
 def train(
@@ -165,6 +183,8 @@ def _describe(p: Plan, store: Path, lookup: tuple[Path, ...]) -> str:
         text += f" (continuing the interrupted run in {state.parent})"
     if isinstance(p.base, Plan):
         text += f"; its base {p.base.recipe.name}: {_describe(p.base, store, lookup)}"
+    if isinstance(p.match, Plan):
+        text += f"; sized to the cost of {p.match.recipe.name}: {_describe(p.match, store, lookup)}"
     return text
 
 
@@ -218,10 +238,9 @@ def _train(p: Plan, run_dir: Path, store: Path, roots: DataRoots, how: _How) -> 
     train_data, val_data = load(recipe.data.train_spec(), roots), load(recipe.data.val_spec(), roots)
     if recipe.batch_size > len(train_data):
         raise recipe.error("batch_size", f"{recipe.batch_size} exceeds the {len(train_data)} training images")
-    base_dir = p.base
-    if isinstance(base_dir, Plan):
-        base_dir = _find(base_dir, how.reuse_from) or _train(base_dir, _store_dir(base_dir, store), store, roots, how)
-    model, prune_info = _build(p, base_dir)
+    base_dir, match_dir = (_trained(ref, store, roots, how) for ref in (p.base, p.match))
+    p, matched = _sized(p, match_dir)
+    model, prune_info = _build(p, base_dir, matched)
     model.to(device)
     sampler = BatchSampler(
         train_data.x,
@@ -251,15 +270,41 @@ def _train(p: Plan, run_dir: Path, store: Path, roots: DataRoots, how: _How) -> 
     if prune_info and not prune_info["structured"]:
         pruning.make_permanent(model)
         prune_info["sparsity"] = pruning.weight_sparsity(model)
-    card = _card(p, trainer, model, val_data, train_data, base_dir, prune_info, device)
+    card = _card(p, trainer, model, val_data, train_data, base_dir, (prune_info, matched), device)
     save_checkpoint(model.cpu(), card, run_dir)
     state_path.unlink(missing_ok=True)
     logger.info("trained %s in %.0f s -> %s", recipe.name, trainer.wall_time_s, run_dir)
     return run_dir
 
 
-def _build(p: Plan, base_dir: Path | None) -> tuple[MultiExitNet, dict[str, Any] | None]:
-    """The starting model: seeded fresh init, or the base checkpoint, pruned as the recipe asks."""
+def _trained(ref: Path | Plan | None, store: Path, roots: DataRoots, how: _How) -> Path | None:
+    """The checkpoint a base or match_mflops names: as given, found finished, or trained now."""
+    if isinstance(ref, Plan):
+        return _find(ref, how.reuse_from) or _train(ref, _store_dir(ref, store), store, roots, how)
+    return ref
+
+
+def _sized(p: Plan, match_dir: Path | None) -> tuple[Plan, Info]:
+    """The plan with match_mflops applied (a model built here gets the width nearest the matched cost), and
+    what the card records of it."""
+    if match_dir is None:
+        return p, None
+    target = sizing.matched_mflops(match_dir)
+    matched: dict[str, Any] = {
+        "path": portable_path(match_dir),
+        "weights_sha256": read_card(match_dir).weights_sha256,
+        "mflops": target,
+    }
+    if p.recipe.prune is None:
+        classes = dataset_info(p.recipe.data.dataset).num_classes
+        matched["width"] = sizing.width_for_mflops(p.arch, p.arch_kwargs, classes, target)
+        p = replace(p, arch_kwargs={**p.arch_kwargs, "width": matched["width"]})
+    return p, matched
+
+
+def _build(p: Plan, base_dir: Path | None, matched: Info) -> tuple[MultiExitNet, Info]:
+    """The starting model: seeded fresh init, or the base checkpoint, pruned as the recipe asks (to the matched
+    cost under match_mflops)."""
     recipe = p.recipe
     if base_dir is None:
         with seeded_global_rng(derive_seed(recipe.seed, "init"), torch.device("cpu")):
@@ -270,10 +315,11 @@ def _build(p: Plan, base_dir: Path | None) -> tuple[MultiExitNet, dict[str, Any]
     spec = recipe.prune
     if spec is None:
         return model, None
+    target = matched["mflops"] if matched else spec.target_mflops
     if spec.kind == "structured":
-        return model, pruning.prune_structured(model, float(spec.target_mflops))  # type: ignore[arg-type]
-    amount = spec.target_sparsity or pruning.sparsity_for_mflops(model, float(spec.target_mflops))  # type: ignore[arg-type]
-    return model, {**pruning.prune_unstructured(model, amount), "target_mflops": spec.target_mflops}
+        return model, pruning.prune_structured(model, float(target))  # type: ignore[arg-type]
+    amount = spec.target_sparsity or pruning.sparsity_for_mflops(model, float(target))  # type: ignore[arg-type]
+    return model, {**pruning.prune_unstructured(model, amount), "target_mflops": target}
 
 
 @torch.no_grad()
@@ -290,12 +336,14 @@ def _card(
     val: Dataset,
     train_data: Dataset,
     base_dir: Path | None,
-    prune_info: dict[str, Any] | None,
+    sizing_info: tuple[Info, Info],
     device: torch.device,
 ) -> ModelCard:
     """Thresholds fitted on the validation hold-out (MSDNet equal shares, then the recipe's shift), plus the
-    provenance a reader needs to trust or redo the run."""
+    provenance a reader needs to trust or redo the run (``sizing_info``: what pruning did, what match_mflops
+    matched)."""
     recipe, n = p.recipe, model.num_exits
+    prune_info, matched = sizing_info
     logits = _val_logits(model, val, device)
     shift = recipe.thresholds
     base_t = fit_thresholds(logits, shift.rule) if n > 1 else []
@@ -316,6 +364,7 @@ def _card(
         "base": {"path": portable_path(base_dir), "weights_sha256": read_card(base_dir).weights_sha256}
         if base_dir
         else None,
+        "matched_mflops": matched,
         "iterations": trainer.iteration,
         "wall_time_s": trainer.wall_time_s,
         "resumes": trainer.resumes,

@@ -17,6 +17,7 @@ from rdibench.models import Checkpoint, ModelCard, create_model, load_checkpoint
 from rdibench.models.checkpoint import read_card
 from rdibench.training import TrainRecipe, describe_training, load_recipe, prune_structured, prune_unstructured, train
 from rdibench.training.pruning import make_permanent, sparsity_for_mflops, weight_sparsity
+from rdibench.training.sizing import width_for_mflops
 from tests.training.conftest import interrupt_at
 
 DENSE = 9.2559814453125  # SmallCNN, paper convention (docs/protocol.md §7)
@@ -153,3 +154,50 @@ def test_a_base_in_a_read_only_store_is_used_and_describe_says_what_would_train(
     assert describe_training(child, cache, [committed]) == f"trained, {done}"
     assert train(child, store=tmp_path / "other", reuse_from=[cache], data_roots=roots, progress=False) == done
     assert not (tmp_path / "other").exists()
+
+
+def test_the_width_search_finds_the_committed_compressed_resnet38s() -> None:
+    """cifar-resnet38-compressed-fastat.yaml's width 0.81 was chosen by hand as the step nearest the average
+    RDI-ResNet-38's measured 53.39 MFlops (0.82 rounds to the same channels): the search finds it too."""
+    assert width_for_mflops("resnet38", {}, 10, 53.39) == 0.81
+
+
+def test_match_mflops_sizes_pruned_and_compressed_models_to_the_trained_rdi_net(
+    recipe_file: Callable[..., Path], make_recipe: Callable[..., TrainRecipe], roots: DataRoots, tmp_path: Path
+) -> None:
+    short = {"iterations": 2, "milestones": []}
+    recipe_file("rdi", model={"arch": "rdi_smallcnn"}, defence={"kind": "rdi", "objective": "average"}, schedule=short)
+    recipe_file("defended", schedule=short)
+    pruned = make_recipe(
+        "pruned",
+        model=None,
+        base="defended.yaml",
+        prune={"kind": "structured"},
+        match_mflops="rdi.yaml",
+        schedule=short,
+    )
+    compressed = make_recipe("compressed", match_mflops="rdi.yaml", schedule=short)
+    store = tmp_path / "store"
+    assert describe_training(compressed, store).endswith(
+        "; sized to the cost of rdi: NOT TRAINED: trains 2 iterations of batch 16 first"
+    )
+
+    small = read_card(train(compressed, store=store, data_roots=roots, progress=False))
+    (rdi_dir,) = store.glob("rdi-*")  # trained first, once, for both
+    target = read_card(rdi_dir).training["val"]["expected_mflops"]["paper"]
+    assert target < DENSE
+    matched = small.training["matched_mflops"]
+    assert matched["mflops"] == target and matched["weights_sha256"] == read_card(rdi_dir).weights_sha256
+    width = small.arch_kwargs["width"]
+    assert width == matched["width"] and width < 1
+
+    def cost(w: float) -> float:
+        return exit_costs(create_model("smallcnn", width=w)).paper[-1]
+
+    assert small.training["mflops"]["paper"][-1] == cost(width)
+    assert all(abs(cost(width) - target) <= abs(cost(w) - target) for w in (width - 0.01, width + 0.01))
+
+    cut = read_card(train(pruned, store=store, data_roots=roots, progress=False))
+    assert len(list(store.glob("rdi-*"))) == 1, "reused, not trained again"
+    assert cut.training["matched_mflops"]["mflops"] == target and cut.pruning["mflops_after"] <= target
+    assert describe_training(pruned, store).startswith("trained, ")
