@@ -61,7 +61,7 @@ class Plan:
     num_exits: int
 
 
-def resolve_base(recipe: TrainRecipe, key: str = "base") -> Path | TrainRecipe:
+def resolve_ref(recipe: TrainRecipe, key: str) -> Path | TrainRecipe:
     """``base`` (or ``match_mflops``) as a checkpoint directory or a recipe: a path relative to the recipe's
     folder or the working directory, else a preset name."""
     ref = str(getattr(recipe, key))
@@ -78,7 +78,7 @@ def resolve_base(recipe: TrainRecipe, key: str = "base") -> Path | TrainRecipe:
 
 def _resolve(recipe: TrainRecipe, key: str, chain: tuple[str, ...]) -> tuple[Path | Plan, str]:
     """What ``key`` names, checked (a recipe planned in turn), and its identity for this recipe's hash."""
-    ref = resolve_base(recipe, key)
+    ref = resolve_ref(recipe, key)
     if isinstance(ref, Path):
         return ref, read_card(ref).weights_sha256
     if ref.name in (*chain, recipe.name):

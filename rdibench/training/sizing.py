@@ -11,27 +11,23 @@ from typing import Any
 
 from rdibench.core.errors import ConfigError
 from rdibench.flops import exit_costs
-from rdibench.models import ModelCard, create_model
+from rdibench.models import create_model
 from rdibench.models.checkpoint import read_card
 
 WIDTH_STEP = 0.01
 
 
-def measured_mflops(card: ModelCard, where: Path) -> float:
+def matched_mflops(checkpoint: Path) -> float:
     """A trained model's average cost per image, paper convention: on its held-out images with its thresholds
-    (``training.val.expected_mflops.paper``); a static model's is its one exit's."""
-    val = (card.training or {}).get("val") or {}
+    (its card's ``training.val.expected_mflops.paper``); a static model's is its one exit's."""
+    val = (read_card(checkpoint).training or {}).get("val") or {}
     cost = (val.get("expected_mflops") or {}).get("paper")
     if cost is None:
         raise ConfigError(
-            f"{where}: its card records no measured average cost (training.val.expected_mflops.paper); "
+            f"{checkpoint}: its card records no measured average cost (training.val.expected_mflops.paper); "
             "match_mflops takes a model trained by rdibench train"
         )
     return float(cost)
-
-
-def matched_mflops(checkpoint: Path) -> float:
-    return measured_mflops(read_card(checkpoint), checkpoint)
 
 
 def width_for_mflops(arch: str, kwargs: dict[str, Any], num_classes: int, target: float) -> float:
