@@ -13,12 +13,11 @@ from typing import Any
 
 from rdibench.core.version import __version__
 from rdibench.report.cards import model_facts
-from rdibench.report.summary import ModelSummary, attack_names, short_label, summarize
+from rdibench.report.summary import FAILED, PENDING, ModelSummary, attack_names, pending_attacks, short_label, summarize
 from rdibench.report.tables import MISSING, mflops_text, pct_text, table_notes
 from rdibench.results import CLEAN, RunDir
 from rdibench.results.page import Chart, Point, data_sources, describe, render_page, run_facts, scatter, seeds, versions
 
-PENDING, FAILED = "pending", "failed"
 WORST = "worst case"
 
 
@@ -87,7 +86,7 @@ def report_html(run: RunDir) -> str:
     cells = run.cells()
     summaries = summarize(cells)
     by_key = {c["key"]: c for c in cells}
-    pending = _pending(run.pending_keys(), by_key)
+    pending = pending_attacks(run)
     attacks = list(dict.fromkeys([*attack_names(summaries), *(a for p in pending.values() for a in p if a != CLEAN)]))
     models = list(dict.fromkeys([*(s.model for s in summaries), *pending]))
     by_model = {s.model: s for s in summaries}
@@ -116,16 +115,6 @@ def report_html(run: RunDir) -> str:
         seeds=seeds(manifest),
         data=data_sources(manifest),
     )
-
-
-def _pending(keys: Sequence[str], by_key: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Model -> attacks of the suite not computed yet (failed cells are listed as failed, not as pending)."""
-    out: dict[str, list[str]] = {}
-    for key in keys:
-        model, _, attack = str(key).rpartition("|")
-        if (by_key.get(key) or {}).get("status") != FAILED:
-            out.setdefault(model, []).append(attack)
-    return out
 
 
 def _exits(manifest: Mapping[str, Any], model: str, summary: ModelSummary | None) -> int:

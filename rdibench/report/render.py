@@ -11,7 +11,7 @@ from rdibench.report.html import report_html
 from rdibench.report.leaderboard import leaderboard_entries
 from rdibench.report.plots import exit_fractions_png, plot_name, security_curve_png, tradeoff_png
 from rdibench.report.published import beside_markdown, load_published
-from rdibench.report.summary import summarize
+from rdibench.report.summary import pending_attacks, summarize
 from rdibench.report.tables import build_grid, cost_markdown, strength_grid, to_latex, to_markdown
 from rdibench.results import RunDir, write_metrics
 
@@ -27,7 +27,7 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     summaries = summarize(run.cells())
-    grid = build_grid(summaries)
+    grid = build_grid(summaries, pending_attacks(run))
     written = [
         write_metrics(run),
         run.write_artifact("table.md", to_markdown(grid)),
@@ -67,9 +67,8 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
             f" Partial run: {pending} of the suite's cells pending (manifest `pending_cells`; finish with --resume)."
         )
     summaries = summarize(run.cells())
-    section = (
-        f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{to_markdown(build_grid(summaries))}\n{provenance}\n"
-    )
+    table = to_markdown(build_grid(summaries, pending_attacks(run)))
+    section = f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{table}\n{provenance}\n"
     if (strength := strength_grid(summaries)) is not None:
         section += f"\nThe paper-style number beside the strongest evaluation:\n\n{to_markdown(strength)}"
     if (budgets := budget_markdown(m)) is not None:

@@ -7,12 +7,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rdibench.results import WorstCase, is_attack, worst_case
+from rdibench.results import RunDir, WorstCase, is_attack, worst_case
 
 AUTOATTACK = "autoattack"
 """The AutoAttack adapter's algorithm name (a cell's ``attack_family``)."""
 PAPER_ALGORITHM = "pgd"
 """The attack the paper's tables report (docs/protocol.md §5)."""
+PENDING, FAILED = "pending", "failed"
+"""How a table shows a cell of the suite not computed yet, and one whose attack raised."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,17 @@ def summarize(cells: Iterable[Mapping[str, Any]]) -> list[ModelSummary]:
 def attack_names(summaries: Sequence[ModelSummary]) -> list[str]:
     """All attacks of the run, in suite order: the columns of the paper table."""
     return list(dict.fromkeys(a.attack for s in summaries for a in s.attacks))
+
+
+def pending_attacks(run: RunDir) -> dict[str, list[str]]:
+    """Model -> attacks of the suite not computed yet, in suite order (a failed cell is failed, not pending)."""
+    failed = {c["key"] for c in run.cells() if c.get("status") == FAILED}
+    out: dict[str, list[str]] = {}
+    for key in run.pending_keys():
+        model, _, attack = str(key).rpartition("|")
+        if key not in failed:
+            out.setdefault(model, []).append(attack)
+    return out
 
 
 def data_labels(summaries: Sequence[ModelSummary]) -> list[str]:

@@ -7,10 +7,11 @@ drift apart; only escaping and emphasis differ.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rdibench.report.summary import AttackResult, ModelSummary, attack_names, data_labels
+from rdibench.report.summary import FAILED, PENDING, AttackResult, ModelSummary, attack_names, data_labels
+from rdibench.results import CLEAN
 
 MISSING = "n/a"
 
@@ -32,13 +33,16 @@ FLAGGED = "†"
 """Marks a number whose attack flagged its own evaluation (AutoAttack's checks)."""
 
 
-def build_grid(summaries: Sequence[ModelSummary]) -> Grid:
+def build_grid(summaries: Sequence[ModelSummary], pending: Mapping[str, Sequence[str]] | None = None) -> Grid:
     """Headers, one row per model and footnotes; accuracies in % with 2 decimals, MFlops per image.
 
     With AutoAttack cells in the run, one "AutoAttack" column per threat model holds each row's strongest
     AutoAttack number (RobustBench's ``autoattack_acc``); a number its attack flagged carries :data:`FLAGGED`.
+    ``pending`` (model -> attacks, :func:`~rdibench.report.summary.pending_attacks`) makes a partial run's
+    cells not computed yet read *pending*, not n/a, which means the attack is not part of the row.
     """
-    attacks = attack_names(summaries)
+    pending = pending or {}
+    attacks = list(dict.fromkeys([*attack_names(summaries), *(a for p in pending.values() for a in p if a != CLEAN)]))
     norms = sorted({n for s in summaries for n in s.autoattack_norms}, key=lambda n: n != "Linf")
     headers = [
         "Model",
@@ -49,16 +53,23 @@ def build_grid(summaries: Sequence[ModelSummary]) -> Grid:
         "MFlops",
         "MFlops adv.",
     ]
+    by_model = {s.model: s for s in summaries}
     rows = []
-    for s in summaries:
-        row = [s.model, pct_text(s.ta)]
-        row += [_ata(s.attack(name)) for name in attacks]
+    for model in dict.fromkeys([*by_model, *pending]):
+        s, waiting = by_model.get(model), set(pending.get(model, ()))
+        if s is None:  # no cell done yet, not even the clean one
+            rows.append([model, *(PENDING if a in waiting else MISSING for a in (CLEAN, *attacks, *norms))])
+            rows[-1] += [PENDING] * 3  # worst case, MFlops clean and under attack
+            continue
+        row = [s.model, PENDING if CLEAN in waiting else pct_text(s.ta)]
+        row += [PENDING if name in waiting else _ata(s.attack(name)) for name in attacks]
         row += [_ata(s.autoattack(n)) for n in norms]
-        worst = pct_text(s.worst.acc) if s.worst else MISSING
-        if s.worst and s.worst.n_attacks < len(s.attacks):
-            worst += f" ({s.worst.n_attacks}/{len(s.attacks)} attacks)"
+        total = len(s.attacks) + len(waiting - {CLEAN})
+        worst = pct_text(s.worst.acc) if s.worst else PENDING if waiting else MISSING
+        if s.worst and s.worst.n_attacks < total:
+            worst += f" ({s.worst.n_attacks}/{total} attacks)"
         rows.append([*row, worst, mflops_text(s.mflops_paper_clean), mflops_text(s.mflops_paper_adv_max)])
-    return Grid(headers, rows, table_notes(summaries))
+    return Grid(headers, rows, table_notes(summaries, partial=bool(pending)))
 
 
 def strength_grid(summaries: Sequence[ModelSummary]) -> Grid | None:
@@ -99,12 +110,13 @@ def _ata(result: AttackResult | None) -> str:
     if result is None:
         return MISSING
     if not result.ok:
-        return "failed"
+        return FAILED
     return pct_text(result.ata) + (f" {FLAGGED}" if result.warnings else "")
 
 
-def table_notes(summaries: Sequence[ModelSummary]) -> list[Note]:
-    """The table's footnotes (data and n, metric definitions) and, in bold, the lossy-data warning."""
+def table_notes(summaries: Sequence[ModelSummary], *, partial: bool = False) -> list[Note]:
+    """The table's footnotes (data and n, metric definitions, what *pending* means in a partial run) and, in
+    bold, the lossy-data warning."""
     sizes = sorted({s.n for s in summaries if s.n is not None})
     notes = [
         Note(f"Data: {'; '.join(data_labels(summaries))} (n = {', '.join(map(str, sizes)) or MISSING} test samples)."),
@@ -114,6 +126,13 @@ def table_notes(summaries: Sequence[ModelSummary]) -> list[Note]:
             "MFlops adv.: the highest over the row's attacks."
         ),
     ]
+    if partial:
+        notes.append(
+            Note(
+                "Pending: a cell of the suite not computed yet (finish the run with --resume); a worst case over "
+                "fewer attacks than its row has, marked (done/all attacks), can only fall."
+            )
+        )
     if any(s.autoattack_norms for s in summaries):
         notes.append(Note("AutoAttack: the row's strongest AutoAttack cell (lowest ATA) per threat model."))
     flagged = sorted({w for s in summaries for a in s.attacks if a.ok for w in a.warnings})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rdibench.report.summary import short_label, summarize
+from rdibench.report.summary import pending_attacks, short_label, summarize
 from rdibench.report.tables import build_grid, cost_markdown, strength_grid, to_latex, to_markdown
 from rdibench.results import worst_case
-from tests.results.factory import ATTACKS, MODELS, failed_cell, model_cells, suite_records
+from tests.results.factory import ATTACKS, MODELS, failed_cell, make_run, model_cells, suite_records
 
 
 def test_markdown_has_every_model_attack_and_value():
@@ -28,6 +28,32 @@ def test_failed_and_missing_cells_are_visible():
     grid = build_grid(summarize(records))
     assert grid.rows[0][2:5] == [f"{100 * records[1]['metrics']['ata']:.2f}", "failed", "n/a"]
     assert grid.rows[0][5].endswith("(1/2 attacks)")
+
+
+def test_a_partial_runs_cells_not_computed_yet_read_pending_not_missing(tmp_path):
+    """n/a says an attack is not part of a row; a cell still to do must not read so, nor its row's worst case as
+    final, in table.md, table.tex and the README section alike (all are built from one grid)."""
+    records = suite_records()
+    done = [*records[:3], records[4], failed_cell(MODELS[1], "pgd40-average")]  # not the first model's last attack
+    run = make_run(tmp_path, done, finish=False)
+    run.finish([r["key"] for r in records] + ["m.waiting|clean", "m.waiting|pgd40-average"])
+    pending = pending_attacks(run)
+    assert pending[MODELS[0]] == [list(ATTACKS)[-1]]
+    assert pending[MODELS[1]] == ["pgd40-max_average", "pgd40-exit0"]  # the failed cell is failed, not pending
+    grid = build_grid(summarize(run.cells()), pending)
+    rows = {r[0]: r for r in grid.rows}
+    assert list(rows) == [*MODELS, "m.waiting"]
+    column = {a: grid.headers.index(f"ATA (%) {a}") for a in ATTACKS}
+    first, second, worst = rows[MODELS[0]], rows[MODELS[1]], grid.headers.index("Worst-case ATA (%)")
+    assert first[column[list(ATTACKS)[-1]]] == "pending" and first[column["pgd40-max_average"]] != "pending"
+    assert first[worst] == f"{100 * worst_case(done)[MODELS[0]].acc:.2f} (2/3 attacks)"
+    assert second[column["pgd40-average"]] == "failed"
+    assert second[column["pgd40-max_average"]] == second[column["pgd40-exit0"]] == second[worst] == "pending"
+    waiting = rows["m.waiting"]
+    assert waiting[1] == waiting[column["pgd40-average"]] == "pending" and waiting[-3:] == ["pending"] * 3
+    assert waiting[column["pgd40-max_average"]] == "n/a"  # not in its row of the suite
+    assert "Pending: a cell of the suite not computed yet" in to_markdown(grid)
+    assert "Pending" not in to_markdown(build_grid(summarize(records)))
 
 
 def test_lossy_data_gets_a_bold_warning_in_both_formats():
