@@ -66,10 +66,10 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
         provenance += (
             f" Partial run: {pending} of the suite's cells pending (manifest `pending_cells`; finish with --resume)."
         )
-    summaries = summarize(run.cells())
-    table = to_markdown(build_grid(summaries, pending_attacks(run)))
+    summaries, pending = summarize(run.cells()), pending_attacks(run)
+    table = to_markdown(build_grid(summaries, pending))
     section = f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{table}\n{provenance}\n"
-    if (strength := strength_grid(summaries)) is not None:
+    if (strength := strength_grid(summaries, pending)) is not None:
         section += f"\nThe paper-style number beside the strongest evaluation:\n\n{to_markdown(strength)}"
     if (budgets := budget_markdown(m)) is not None:
         section += f"\nThe models and what training them cost:\n\n{budgets}"

@@ -64,17 +64,14 @@ def build_grid(summaries: Sequence[ModelSummary], pending: Mapping[str, Sequence
         row = [s.model, PENDING if CLEAN in waiting else pct_text(s.ta)]
         row += [PENDING if name in waiting else _ata(s.attack(name)) for name in attacks]
         row += [_ata(s.autoattack(n)) for n in norms]
-        total = len(s.attacks) + len(waiting - {CLEAN})
-        worst = pct_text(s.worst.acc) if s.worst else PENDING if waiting else MISSING
-        if s.worst and s.worst.n_attacks < total:
-            worst += f" ({s.worst.n_attacks}/{total} attacks)"
-        rows.append([*row, worst, mflops_text(s.mflops_paper_clean), mflops_text(s.mflops_paper_adv_max)])
+        rows.append([*row, _worst(s, waiting), mflops_text(s.mflops_paper_clean), mflops_text(s.mflops_paper_adv_max)])
     return Grid(headers, rows, table_notes(summaries, partial=bool(pending)))
 
 
-def strength_grid(summaries: Sequence[ModelSummary]) -> Grid | None:
+def strength_grid(summaries: Sequence[ModelSummary], pending: Mapping[str, Sequence[str]] | None = None) -> Grid | None:
     """Each model's paper-style number beside the strongest evaluation of the run: the lowest single attack,
-    AutoAttack (L-inf) and the per-sample worst case; None when no model has a paper-style cell."""
+    AutoAttack (L-inf) and the per-sample worst case (marked partial while ``pending`` names attacks of its row);
+    None when no model has a paper-style cell."""
     if all(s.paper_style() is None for s in summaries):
         return None
     headers = ["Model", "TA (%)", "Paper-style ATA (%)", "Strongest attack", "Its ATA (%)", "AutoAttack (%)"]
@@ -92,7 +89,7 @@ def strength_grid(summaries: Sequence[ModelSummary]) -> Grid | None:
                 MISSING if strongest is None else strongest.attack,
                 _ata(strongest),
                 _ata(s.autoattack()),
-                MISSING if worst is None else pct_text(worst),
+                _worst(s, set((pending or {}).get(s.model, ()))),
                 gap,
             ]
         )
@@ -104,6 +101,14 @@ def strength_grid(summaries: Sequence[ModelSummary]) -> Grid | None:
         )
     ]
     return Grid(headers, rows, notes)
+
+
+def _worst(s: ModelSummary, waiting: set[str]) -> str:
+    """The row's worst case; over fewer attacks than the row has (failed or pending ones), it says how many."""
+    total = len(s.attacks) + len(waiting - {CLEAN})
+    if s.worst is None:
+        return PENDING if waiting else MISSING
+    return pct_text(s.worst.acc) + (f" ({s.worst.n_attacks}/{total} attacks)" if s.worst.n_attacks < total else "")
 
 
 def _ata(result: AttackResult | None) -> str:

@@ -53,6 +53,8 @@ def test_a_partial_runs_cells_not_computed_yet_read_pending_not_missing(tmp_path
     assert waiting[1] == waiting[column["pgd40-average"]] == "pending" and waiting[-3:] == ["pending"] * 3
     assert waiting[column["pgd40-max_average"]] == "n/a"  # not in its row of the suite
     assert "Pending: a cell of the suite not computed yet" in to_markdown(grid)
+    strength = strength_grid(summarize(run.cells()), pending)
+    assert strength is not None and strength.rows[0][strength.headers.index("Worst-case ATA (%)")] == first[worst]
     assert "Pending" not in to_markdown(build_grid(summarize(records)))
 
 
