@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 import torch
 
 from rdibench.core.device import Acceleration
+from rdibench.core.errors import portable_traceback
 from rdibench.core.hashing import sha256_json
 from rdibench.data import Dataset
 from rdibench.evaluation import Cell, SuiteConfig, evaluate_cell
@@ -207,7 +207,7 @@ def evaluate_record(
         raise
     except Exception as e:  # a failing cell is recorded, the run goes on
         log.error("cell %s failed: %s", cell.key, e)
-        record = cell_record(cell, ctx, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}")
+        record = cell_record(cell, ctx, None, f"{type(e).__name__}: {e}\n{portable_traceback(limit=5)}")
     else:
         record = cell_record(cell, ctx, result, None)
     record["threads"] = torch.get_num_threads()  # with wall_s: the cell's CPU cost (the report's cost table)
