@@ -86,7 +86,7 @@ def report_html(run: RunDir) -> str:
     cells = run.cells()
     summaries = summarize(cells)
     by_key = {c["key"]: c for c in cells}
-    pending = pending_attacks(run)
+    pending = pending_attacks(run, cells)
     attacks = list(dict.fromkeys([*attack_names(summaries), *(a for p in pending.values() for a in p if a != CLEAN)]))
     models = list(dict.fromkeys([*(s.model for s in summaries), *pending]))
     by_model = {s.model: s for s in summaries}

@@ -26,8 +26,9 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
     artifacts are derived from ``cells.jsonl`` only, and each file is replaced atomically.
     """
     run = run if isinstance(run, RunDir) else RunDir.open(run)
-    summaries = summarize(run.cells())
-    grid = build_grid(summaries, pending_attacks(run))
+    cells = run.cells()
+    summaries = summarize(cells)
+    grid = build_grid(summaries, pending_attacks(run, cells))
     written = [
         write_metrics(run),
         run.write_artifact("table.md", to_markdown(grid)),
@@ -55,18 +56,18 @@ def report_markdown(run: RunDir | str | os.PathLike[str], beside: Path | None = 
     """A README section: heading, the paper table with its notes, the run's provenance in one line and, with
     ``beside`` (a published-numbers file), the run's numbers next to the published ones."""
     run = run if isinstance(run, RunDir) else RunDir.open(run)
-    m = run.manifest
+    m, cells = run.manifest, run.cells()
     git = m.get("git") or {}
     commit = (git.get("commit") or "unknown")[:12] + (" (dirty)" if git.get("dirty") else "")
     provenance = (
         f"rdibench {m.get('rdibench_version', '?')}, commit {commit}, seed {m.get('seed')}, device {m.get('device')}, "
         f"started {m.get('started_at')}, finished {m.get('finished_at') or 'not yet (partial run)'}."
     )
-    if pending := len(run.pending_keys()):
+    if left := len(run.pending_keys(cells)):
         provenance += (
-            f" Partial run: {pending} of the suite's cells pending (manifest `pending_cells`; finish with --resume)."
+            f" Partial run: {left} of the suite's cells pending (manifest `pending_cells`; finish with --resume)."
         )
-    summaries, pending = summarize(run.cells()), pending_attacks(run)
+    summaries, pending = summarize(cells), pending_attacks(run, cells)
     table = to_markdown(build_grid(summaries, pending))
     section = f"### {m.get('suite_name', run.name)}: `{run.name}`\n\n{table}\n{provenance}\n"
     if (strength := strength_grid(summaries, pending)) is not None:

@@ -158,11 +158,12 @@ def attack_names(summaries: Sequence[ModelSummary]) -> list[str]:
     return list(dict.fromkeys(a.attack for s in summaries for a in s.attacks))
 
 
-def pending_attacks(run: RunDir) -> dict[str, list[str]]:
-    """Model -> attacks of the suite not computed yet, in suite order (a failed cell is failed, not pending)."""
-    failed = {c["key"] for c in run.cells() if c.get("status") == FAILED}
+def pending_attacks(run: RunDir, cells: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Model -> attacks of the suite not computed yet, in suite order (a failed cell is failed, not pending);
+    ``cells``: the run's :meth:`~rdibench.results.RunDir.cells`, read once by the caller."""
+    failed = {c["key"] for c in cells if c.get("status") == FAILED}
     out: dict[str, list[str]] = {}
-    for key in run.pending_keys():
+    for key in run.pending_keys(cells):
         model, _, attack = str(key).rpartition("|")
         if key not in failed:
             out.setdefault(model, []).append(attack)

@@ -181,15 +181,16 @@ class RunDir:
             latest[record["key"]] = record
         return sorted(latest.values(), key=lambda r: r.get("position", math.inf))
 
-    def finished_keys(self) -> set[str]:
-        """Keys whose latest record is ``ok``: what a resumed run skips. Failed cells are retried."""
-        return {c["key"] for c in self.cells() if c.get("status") == "ok"}
+    def finished_keys(self, cells: Sequence[Mapping[str, Any]] | None = None) -> set[str]:
+        """Keys whose latest record is ``ok``: what a resumed run skips. Failed cells are retried.
+        ``cells``: :meth:`cells` when the caller has already read them."""
+        return {c["key"] for c in (self.cells() if cells is None else cells) if c.get("status") == "ok"}
 
-    def pending_keys(self) -> list[str]:
+    def pending_keys(self, cells: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
         """The suite's cells still to do: the manifest's ``pending_cells`` (stamped by the last finish) less the
         cells finished since. A run stopped by a signal never reaches :meth:`finish`, so its stamp overstates
         what is left."""
-        done = self.finished_keys()
+        done = self.finished_keys(cells)
         return [k for k in self._manifest.get("pending_cells") or [] if k not in done]
 
     def write_artifact(self, name: str, data: str | bytes) -> Path:

@@ -37,7 +37,7 @@ def test_a_partial_runs_cells_not_computed_yet_read_pending_not_missing(tmp_path
     done = [*records[:3], records[4], failed_cell(MODELS[1], "pgd40-average")]  # not the first model's last attack
     run = make_run(tmp_path, done, finish=False)
     run.finish([r["key"] for r in records] + ["m.waiting|clean", "m.waiting|pgd40-average"])
-    pending = pending_attacks(run)
+    pending = pending_attacks(run, run.cells())
     assert pending[MODELS[0]] == [list(ATTACKS)[-1]]
     assert pending[MODELS[1]] == ["pgd40-max_average", "pgd40-exit0"]  # the failed cell is failed, not pending
     grid = build_grid(summarize(run.cells()), pending)
