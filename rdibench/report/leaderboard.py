@@ -13,14 +13,27 @@ from typing import Any
 from rdibench.report.summary import ModelSummary
 
 
-def leaderboard_entries(summaries: Sequence[ModelSummary], manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One entry per model; ``None`` (JSON null) wherever a number was not measured."""
+def leaderboard_entries(
+    summaries: Sequence[ModelSummary],
+    manifest: Mapping[str, Any],
+    pending: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """One entry per model with a finished cell; ``None`` (JSON null) wherever a number was not measured.
+
+    ``pending`` (:func:`~rdibench.report.summary.pending_attacks`) fills each entry's ``pending_attacks``: a
+    consumer must not read a partial row's ``worst_case_acc`` as final.
+    """
     models = manifest.get("models") or {}
-    git = manifest.get("git") or {}
-    return [_entry(s, (models.get(s.model) or {}).get("card") or {}, manifest, git.get("commit")) for s in summaries]
+    commit = (manifest.get("git") or {}).get("commit")
+    return [
+        _entry(s, (models.get(s.model) or {}).get("card") or {}, manifest, commit, (pending or {}).get(s.model, ()))
+        for s in summaries
+    ]
 
 
-def _entry(s: ModelSummary, card: Mapping[str, Any], manifest: Mapping[str, Any], commit: str | None) -> dict[str, Any]:
+def _entry(
+    s: ModelSummary, card: Mapping[str, Any], manifest: Mapping[str, Any], commit: str | None, pending: Sequence[str]
+) -> dict[str, Any]:
     eps = {a.eps for a in s.attacks if a.eps is not None}
     auto = s.autoattack("Linf")
     return {
@@ -36,6 +49,7 @@ def _entry(s: ModelSummary, card: Mapping[str, Any], manifest: Mapping[str, Any]
         "autoattack_flags": list(auto.warnings) if auto else None,
         "autoattack_acc_by_norm": {norm: _pct(a.ata) for norm in s.autoattack_norms if (a := s.autoattack(norm))},
         "worst_case_acc": _pct(s.worst.acc) if s.worst else None,
+        "pending_attacks": list(pending),
         "adv_acc_by_attack": {a.attack: _pct(a.ata) for a in s.attacks},
         "warnings_by_attack": {a.attack: list(a.warnings) for a in s.attacks if a.warnings},
         "mflops_paper_clean": s.mflops_paper_clean,

@@ -28,7 +28,8 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
     run = run if isinstance(run, RunDir) else RunDir.open(run)
     cells = run.cells()
     summaries = summarize(cells)
-    grid = build_grid(summaries, pending_attacks(run, cells))
+    pending = pending_attacks(run, cells)
+    grid = build_grid(summaries, pending)
     written = [
         write_metrics(run),
         run.write_artifact("table.md", to_markdown(grid)),
@@ -40,7 +41,7 @@ def write_report(run: RunDir | str | os.PathLike[str]) -> list[Path]:
     figures |= {plot_name(s.model, "security_curve"): security_curve_png(s) for s in summaries}
     figures["plots/tradeoff.png"] = tradeoff_png(summaries)
     written += [run.write_artifact(name, png) for name, png in figures.items() if png is not None]
-    entries = leaderboard_entries(summaries, run.manifest)
+    entries = leaderboard_entries(summaries, run.manifest, pending)
     written.append(run.write_artifact("leaderboard.json", json.dumps(entries, indent=2, allow_nan=False) + "\n"))
     written.append(write_report_html(run))
     return written

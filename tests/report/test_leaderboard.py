@@ -34,6 +34,18 @@ def test_entries_are_numbers_in_percent(tmp_path):
         assert (entry["eps"], entry["autoattack_acc"], entry["n"], entry["seed"]) == (0.3, None, 200, 123)
         assert entry["reported"] == {"ta": 99.49, "ata": 96.31} and entry["architecture"] == "rdi_smallcnn"
         assert entry["commit"] and entry["data_label"] == "MNIST" and entry["lossy"] is False
+        assert entry["pending_attacks"] == []
+
+
+def test_a_partial_rows_entry_names_the_attacks_still_pending(tmp_path):
+    """A consumer (a CI gate, a leaderboard) must be able to tell a partial row's worst case from a final one."""
+    records = suite_records()
+    run = make_run(tmp_path, records[:3], finish=False)  # the first model without its last attack
+    run.finish([r["key"] for r in records])
+    write_report(run)
+    (entry,) = json.loads((run.path / "leaderboard.json").read_text())
+    assert entry["name"] == MODELS[0] and entry["pending_attacks"] == [list(ATTACKS)[-1]]
+    assert set(entry["adv_acc_by_attack"]) == set(list(ATTACKS)[:-1])
 
 
 def test_eps_is_null_when_attacks_disagree_and_autoattack_is_picked_up():
