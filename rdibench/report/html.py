@@ -87,7 +87,7 @@ def report_html(run: RunDir) -> str:
     summaries = summarize(cells)
     by_key = {c["key"]: c for c in cells}
     pending = pending_attacks(run, cells)
-    attacks = list(dict.fromkeys([*attack_names(summaries), *(a for p in pending.values() for a in p if a != CLEAN)]))
+    attacks = attack_names(summaries, pending)
     models = list(dict.fromkeys([*(s.model for s in summaries), *pending]))
     by_model = {s.model: s for s in summaries}
     kinds = {m: _kind(manifest, m, by_model.get(m)) for m in models}

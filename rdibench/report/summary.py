@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rdibench.results import RunDir, WorstCase, is_attack, worst_case
+from rdibench.results import CLEAN, RunDir, WorstCase, is_attack, worst_case
 
 AUTOATTACK = "autoattack"
 """The AutoAttack adapter's algorithm name (a cell's ``attack_family``)."""
@@ -153,9 +153,10 @@ def summarize(cells: Iterable[Mapping[str, Any]]) -> list[ModelSummary]:
     return summaries
 
 
-def attack_names(summaries: Sequence[ModelSummary]) -> list[str]:
-    """All attacks of the run, in suite order: the columns of the paper table."""
-    return list(dict.fromkeys(a.attack for s in summaries for a in s.attacks))
+def attack_names(summaries: Sequence[ModelSummary], pending: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """All attacks of the run, in suite order, then those only ``pending`` names: the columns of the tables."""
+    pending_names = (a for p in (pending or {}).values() for a in p if a != CLEAN)
+    return list(dict.fromkeys([*(a.attack for s in summaries for a in s.attacks), *pending_names]))
 
 
 def pending_attacks(run: RunDir, cells: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:

@@ -42,7 +42,7 @@ def build_grid(summaries: Sequence[ModelSummary], pending: Mapping[str, Sequence
     cells not computed yet read *pending*, not n/a, which means the attack is not part of the row.
     """
     pending = pending or {}
-    attacks = list(dict.fromkeys([*attack_names(summaries), *(a for p in pending.values() for a in p if a != CLEAN)]))
+    attacks = attack_names(summaries, pending)
     norms = sorted({n for s in summaries for n in s.autoattack_norms}, key=lambda n: n != "Linf")
     headers = [
         "Model",
